@@ -29,9 +29,10 @@ def judge_names() -> list[str]:
 
 def make_judge(name: str, **options: object) -> Judge:
     """Build the judge registered as ``name`` with its options."""
-    if name not in _MODULES:
+    if name in _MODULES:
+        importlib.import_module(_MODULES[name])
+    elif name not in JUDGES.names():  # judges registered by user code at runtime are allowed
         raise ValueError(f"unknown judge {name!r}; known: {', '.join(judge_names())}")
-    importlib.import_module(_MODULES[name])
     return JUDGES.create(name, **options)
 
 

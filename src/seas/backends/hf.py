@@ -1,0 +1,86 @@
+"""In-process generation with transformers: batched, length-sorted, left-padded."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any, Sequence
+
+from tqdm.auto import tqdm
+
+from seas.backends import BACKENDS, Prompt
+from seas.config import GenerationConfig
+
+
+def render(tokenizer: Any, prompt: Prompt) -> tuple[str, bool]:
+    """Prompt -> (text, whether the tokenizer should add its special tokens).
+
+    Chat prompts go through the chat template (which carries its own special tokens);
+    a model without one gets the message contents as plain text.
+    """
+    if isinstance(prompt, str):
+        return prompt, True
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False), False
+    return "\n\n".join(m["content"] for m in prompt) + "\n\n", True
+
+
+class HFGenerator:
+    """Keeps one model loaded for a whole stage; batches of similar length together
+    so that little compute is spent on padding."""
+
+    def __init__(
+        self,
+        model_ref: str,
+        dtype: str = "float32",
+        trust_remote_code: bool = False,
+        model: Any = None,
+        tokenizer: Any = None,
+    ) -> None:
+        from seas.models import load_model, load_tokenizer
+
+        self.tokenizer = tokenizer or load_tokenizer(model_ref, trust_remote_code)
+        self.tokenizer.padding_side = "left"
+        self.model = model or load_model(model_ref, dtype, trust_remote_code)
+        self.model.eval()
+
+    def generate(
+        self, prompts: Sequence[Prompt], n: int, settings: GenerationConfig, seed: int, desc: str = ""
+    ) -> list[list[str]]:
+        import torch
+
+        tok = self.tokenizer
+        rendered = [render(tok, p) for p in prompts]
+        encoded = [tok(text, add_special_tokens=special)["input_ids"] for text, special in rendered]
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+        per_batch = max(1, settings.batch_size // n)
+        out: list[list[str]] = [[] for _ in prompts]
+        batches = [order[i : i + per_batch] for i in range(0, len(order), per_batch)]
+        sample = settings.temperature > 0
+        for b, idx in enumerate(tqdm(batches, desc=desc or "generate", unit="batch", leave=False)):
+            batch = tok.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt")
+            torch.manual_seed(seed * 100_003 + b)  # reproducible per batch, also after a resume
+            with torch.inference_mode():
+                gen = self.model.generate(
+                    **batch,
+                    do_sample=sample,
+                    temperature=settings.temperature if sample else None,
+                    top_p=settings.top_p if sample else None,
+                    top_k=0 if sample else None,
+                    max_new_tokens=settings.max_new_tokens,
+                    num_return_sequences=n,
+                    pad_token_id=tok.pad_token_id,
+                )
+            new = gen[:, batch["input_ids"].shape[1] :]
+            texts = tok.batch_decode(new, skip_special_tokens=True)
+            for j, i in enumerate(idx):
+                out[i] = [t.strip() for t in texts[j * n : (j + 1) * n]]
+        return out
+
+    def close(self) -> None:
+        del self.model
+        gc.collect()
+
+
+@BACKENDS.register("hf")
+def _make(model_ref: str, **options: Any) -> HFGenerator:
+    return HFGenerator(model_ref, **options)

@@ -1,0 +1,91 @@
+"""The ``seas`` command: a thin layer over the Python API.
+
+Examples::
+
+    seas run --config configs/demo.yaml --output-dir runs/demo
+    seas judge --input rows.jsonl --output judged.jsonl --judge embedded
+    seas judge-eval --data src/seas/data/builtin/judge_heldout.jsonl --judge refusal
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from typing import Sequence
+
+from seas import __version__
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from seas.config import load_config
+    from seas.loop import run, summary
+
+    cfg = load_config(args.config)
+    if args.iterations is not None:
+        cfg.iterations = args.iterations
+    metrics = run(cfg, args.output_dir, force=args.force)
+    print(summary(metrics))
+    print(f"\nmetrics: {os.path.join(args.output_dir, 'metrics.json')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seas",
+        description="SEAS: a red-team model and a target model improve each other by DPO "
+        "(Self-Evolving Adversarial Safety Optimization).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run `seas COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"seas {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "run",
+        help="run (or resume) the whole SEAS loop",
+        description="Initialize R0/T0, then for each iteration: attack, build DPO pairs, train R_i and T_i. "
+        "Re-running on the same --output-dir resumes; finished stages are skipped.",
+        epilog="example: seas run --config configs/demo.yaml --output-dir runs/demo",
+    )
+    p.add_argument("--config", required=True, help="YAML config (see configs/demo.yaml, configs/paper.yaml)")
+    p.add_argument("--output-dir", required=True, help="run directory (created, or resumed if it exists)")
+    p.add_argument("--iterations", type=int, default=None, help="override the config's number of iterations")
+    p.add_argument("--force", action="store_true", help="continue a run even if its config changed")
+    p.set_defaults(func=_cmd_run)
+
+    try:
+        from seas.judges.cli import register as register_judges
+    except ImportError:  # judges CLI not present in this build
+        pass
+    else:
+        register_judges(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("seas: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - one clear line instead of a deep traceback
+        if os.environ.get("SEAS_DEBUG"):
+            traceback.print_exc()
+        print(f"seas: error: {e}", file=sys.stderr)
+        if not os.environ.get("SEAS_DEBUG"):
+            print("(set SEAS_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

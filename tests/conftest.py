@@ -1,0 +1,82 @@
+"""Shared fixtures: a tiny random Llama built locally (no hub), and a scripted judge."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+import pytest
+
+from seas.judges import JUDGES, Judgement
+
+
+def _smollm_tokenizer(dest: Path) -> None:
+    """The real SmolLM2 tokenizer (with its chat template), read from the embedded GGUF."""
+    from transformers import AutoTokenizer
+
+    from seas.io import cache_dir
+
+    cached = cache_dir() / "models" / "SmolLM2-135M-Instruct"
+    if (cached / "tokenizer.json").is_file():
+        tok = AutoTokenizer.from_pretrained(cached)
+    else:
+        from seas.models.loading import embedded_gguf_path
+
+        g = embedded_gguf_path()
+        tok = AutoTokenizer.from_pretrained(g.parent, gguf_file=g.name)
+    tok.save_pretrained(dest)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A randomly initialised 2-layer Llama with the SmolLM2 tokenizer, saved as safetensors."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    d = tmp_path_factory.mktemp("tiny-llama")
+    _smollm_tokenizer(d)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=49152, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+        bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True,
+    )
+    LlamaForCausalLM(cfg).save_pretrained(d, safe_serialization=True)
+    return str(d)
+
+
+class ScriptedJudge:
+    """A test double for control-flow tests: a stable hash of the response decides
+    the label, so that every shape of pair (mixed, tied, unknown) occurs."""
+
+    name = "scripted"
+
+    def judge(self, prompts: Sequence[str], responses: Sequence[str]) -> list[Judgement]:
+        out = []
+        for r in responses:
+            h = int(hashlib.sha256(r.encode()).hexdigest(), 16) % 10
+            label = "unknown" if h == 0 else ("unsafe" if h % 2 else "safe")
+            out.append(Judgement(label=label, score=None, raw=f"hash={h}"))
+        return out
+
+
+if "scripted" not in JUDGES.names():
+    JUDGES.register("scripted")(lambda: ScriptedJudge())
+
+
+@pytest.fixture
+def small_seeds(tmp_path: Path) -> str:
+    """A seed file with three categories of eight prompts."""
+    import json
+
+    p = tmp_path / "seeds.jsonl"
+    cats = ["Role Play", "Word Play", "Health Harm"]
+    with open(p, "w") as f:
+        for c in cats:
+            for i in range(8):
+                f.write(json.dumps({"prompt": f"{c} example prompt number {i} about topic {i * 7}", "category": c}) + "\n")
+    return str(p)
