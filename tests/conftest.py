@@ -80,3 +80,20 @@ def small_seeds(tmp_path: Path) -> str:
             for i in range(8):
                 f.write(json.dumps({"prompt": f"{c} example prompt number {i} about topic {i * 7}", "category": c}) + "\n")
     return str(p)
+
+
+def tiny_config_dict(model: str, seeds: str, **top: object) -> dict:
+    """A loop config that runs in seconds on the tiny model."""
+    gen = {"max_new_tokens": 8, "batch_size": 8}
+    tr = {"epochs": 1, "batch_size": 4, "max_length": 128, "learning_rate": 1e-3}
+    cfg = {
+        "iterations": 1, "seeds_per_iteration": 4, "examples_per_seed": 3, "shard_size": 2,
+        "data": {"seeds": seeds, "seeds_split": "train"},
+        "redteam": {"model": {"name_or_path": model}, "prompts_per_seed": 3, "sft": tr, "sft_examples": 8,
+                    "dpo": tr, "generation": gen},
+        "target": {"model": {"name_or_path": model}, "responses_per_prompt": 3, "dpo": tr, "generation": gen,
+                   "general_pairs_ratio": 1.0},
+        "judge": {"name": "scripted"},
+    }
+    cfg.update(top)
+    return cfg

@@ -1,0 +1,49 @@
+from pathlib import Path
+
+import pytest
+
+from seas.config import ConfigError, config_from_dict, iter_fields, load_config, SeasConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_configs_load():
+    paper = load_config(ROOT / "configs" / "paper.yaml")
+    assert (paper.iterations, paper.seeds_per_iteration, paper.examples_per_seed) == (3, 5000, 3)
+    assert paper.redteam.prompts_per_seed == 5 and paper.target.responses_per_prompt == 5
+    assert paper.redteam.generation.temperature == 0.8 and paper.target.generation.top_p == 0.9
+    assert paper.redteam.dpo.beta == 0.1 and paper.redteam.dpo.learning_rate == 5e-6
+    assert paper.redteam.sft.epochs == 3
+    demo = load_config(ROOT / "configs" / "demo.yaml")
+    assert demo.iterations == 3 and demo.redteam.model.name_or_path == "embedded"
+
+
+def test_unknown_key_is_named_with_suggestion():
+    with pytest.raises(ConfigError, match=r"redteam\.generation\.temprature: unknown key \(did you mean 'temperature'\?\)"):
+        config_from_dict({"redteam": {"generation": {"temprature": 0.5}}})
+
+
+def test_bad_values_are_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"target\.responses_per_prompt: must be > 0"):
+        config_from_dict({"target": {"responses_per_prompt": 0}})
+    with pytest.raises(ConfigError, match=r"iterations: expected an integer"):
+        config_from_dict({"iterations": "three"})
+    with pytest.raises(ConfigError, match=r"redteam\.generation\.top_p"):
+        config_from_dict({"redteam": {"generation": {"top_p": 1.5}}})
+    p = tmp_path / "c.yaml"
+    p.write_text("iterations: [1\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(p)
+
+
+def test_yaml_scientific_notation_string_is_a_number():
+    cfg = config_from_dict({"target": {"dpo": {"learning_rate": "5e-6"}}})
+    assert cfg.target.dpo.learning_rate == 5e-6
+
+
+def test_every_field_documented():
+    fields = list(iter_fields(SeasConfig))
+    undocumented = [k for k, _tp, _d, help_text in fields if not help_text]
+    assert undocumented == []
+    keys = [k for k, *_ in fields]
+    assert "redteam.dpo.beta" in keys and "target.generation.top_p" in keys
