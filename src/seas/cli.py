@@ -32,6 +32,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_config(args: argparse.Namespace) -> int:
+    from seas.config import SeasConfig, dump_config, iter_fields, load_config
+
+    if args.markdown:
+        print("| key | type | default | meaning |\n|---|---|---|---|")
+        for key, tp, default, help_text in iter_fields(SeasConfig):
+            print(f"| `{key}` | {tp} | `{default!r}` | {help_text} |")
+        return 0
+    print(dump_config(load_config(args.config) if args.config else SeasConfig()), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seas",
@@ -57,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="continue a run even if its config changed")
     p.set_defaults(func=_cmd_run)
 
+    p = sub.add_parser(
+        "config",
+        help="print the default config, a checked config, or the reference of every key",
+        description="Without options: the default config as YAML. With --config: that file, validated and "
+        "completed with defaults. With --markdown: a table of every key, its default and its meaning.",
+        epilog="example: seas config --config configs/demo.yaml",
+    )
+    p.add_argument("--config", help="a YAML config to validate and print in full")
+    p.add_argument("--markdown", action="store_true", help="print the key reference as a Markdown table")
+    p.set_defaults(func=_cmd_config)
+
     try:
         from seas.judges.cli import register as register_judges
     except ImportError:  # judges CLI not present in this build
@@ -75,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # output piped into `head`
+        return 0
     except KeyboardInterrupt:
         print("seas: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
