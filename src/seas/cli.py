@@ -10,6 +10,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -17,6 +18,9 @@ import traceback
 from typing import Sequence
 
 from seas import __version__
+
+
+COMMAND_MODULES: list[str] = []  # e.g. "seas.judges.cli"; each module has register(subparsers)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -80,12 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="print the key reference as a Markdown table")
     p.set_defaults(func=_cmd_config)
 
-    try:
-        from seas.judges.cli import register as register_judges
-    except ImportError:  # judges CLI not present in this build
-        pass
-    else:
-        register_judges(sub)
+    # Other command groups live beside the code they drive; each module has register(subparsers).
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 
