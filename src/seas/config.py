@@ -88,9 +88,22 @@ class TrainConfig:
     lora_alpha: int = field(default=32, metadata=_help("LoRA alpha."))
     lora_dropout: float = field(default=0.0, metadata=_help("LoRA dropout."))
     lora_target_modules: str = field(default="all-linear", metadata=_help("PEFT target_modules."))
+    num_processes: int = field(
+        default=1,
+        metadata=_help(
+            "Training processes. Above 1, seas starts `accelerate launch` (DDP; gloo on CPU). Paper: 8 GPUs."
+        ),
+    )
+    accelerate_config: str = field(
+        default="",
+        metadata=_help(
+            "With num_processes > 1: '' (plain DDP), 'deepspeed-zero3' or 'fsdp' (configs shipped with seas), "
+            "or a path to an accelerate config file. Paper: DeepSpeed ZeRO-3."
+        ),
+    )
     extra: dict[str, Any] = field(
         default_factory=dict,
-        metadata=_help("Passed as-is to trl.SFTConfig / trl.DPOConfig (e.g. deepspeed, report_to, bf16)."),
+        metadata=_help("Passed as-is to trl.SFTConfig / trl.DPOConfig (e.g. report_to, bf16, gradient_checkpointing)."),
     )
 
     def __post_init__(self) -> None:
@@ -101,6 +114,7 @@ class TrainConfig:
         _check_positive("max_length", self.max_length)
         _check_range("beta", self.beta, 0.0, 100.0, low_open=True)
         _check_positive("lora_r", self.lora_r)
+        _check_positive("num_processes", self.num_processes)
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio!r}")
 

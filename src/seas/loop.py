@@ -42,13 +42,13 @@ def initialize(cfg: SeasConfig, run_dir: Path, pool: list[dict[str, Any]], gener
     if not is_complete(d / "redteam"):
         t = time.time()
         ex = sft_examples(pool, cfg.examples_per_seed, cfg.redteam.sft_examples, random.Random(f"sft-{cfg.seed}"))
-        rows = [(redteam_instruction(e["category"], e["examples"]), e["target"]) for e in ex]
+        rows = [{"prompt": redteam_instruction(e["category"], e["examples"]), "completion": e["target"]} for e in ex]
         train("sft", cfg.redteam.model.name_or_path, cfg.redteam.model, cfg.redteam.sft, rows, d / "redteam", cfg.seed)
         timings["redteam_sft"] = time.time() - t
     if not is_complete(d / "target"):
         t = time.time()
         if cfg.target.init == "sft":
-            rows = [(g["prompt"], g["response"]) for g in general]
+            rows = [{"prompt": g["prompt"], "completion": g["response"]} for g in general]
             train("sft", cfg.target.model.name_or_path, cfg.target.model, cfg.target.sft, rows, d / "target", cfg.seed)
         else:
             pointer(cfg.target.model.name_or_path, d / "target", "T0 is the given instruct model")

@@ -110,54 +110,130 @@ def train(
     out: Path,
     seed: int,
 ) -> dict[str, Any]:
-    """Train ``parent`` with TRL (``kind`` 'sft' on prompt/completion rows, 'dpo' on
-    pairs) and save the result as a complete seas checkpoint at ``out``."""
+    """Train ``parent`` with TRL (``kind`` 'sft' on (prompt, completion) rows, 'dpo' on
+    pairs) and save the result as a complete seas checkpoint at ``out``.
+
+    With ``cfg.num_processes > 1`` the same function runs in every process of an
+    ``accelerate launch`` (see ``launch``), and this process waits for it.
+    """
+    shutil.rmtree(out.with_name(out.name + ".tmp"), ignore_errors=True)  # left by a killed run
+    if cfg.num_processes > 1:
+        return launch(kind, parent, model_cfg, cfg, rows, out, seed)
+    return _train_here(kind, parent, model_cfg, cfg, rows, out, seed)
+
+
+def _train_here(
+    kind: str,
+    parent: str,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    rows: Sequence[dict[str, Any]],
+    out: Path,
+    seed: int,
+) -> dict[str, Any]:
     from datasets import Dataset
 
     from seas.models import load_model, load_tokenizer, write_manifest
 
     tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     tok = load_tokenizer(parent, model_cfg.trust_remote_code)
     model = load_model(parent, model_cfg.dtype, model_cfg.trust_remote_code)
-    data = Dataset.from_list(sft_rows(tok, rows) if kind == "sft" else dpo_rows(tok, rows))  # type: ignore[arg-type]
+    if kind == "sft":
+        data = Dataset.from_list(sft_rows(tok, [(r["prompt"], r["completion"]) for r in rows]))
+    else:
+        data = Dataset.from_list(dpo_rows(tok, rows))
     args = _common_args(cfg, tmp, seed)
     start = time.time()
     if kind == "sft":
         from trl import SFTConfig, SFTTrainer
 
         trainer = SFTTrainer(
-            model=model,
-            args=SFTConfig(**args),
-            train_dataset=data,
-            processing_class=tok,
+            model=model, args=SFTConfig(**args), train_dataset=data, processing_class=tok,
             peft_config=_peft_config(cfg),
         )
     else:
         from trl import DPOConfig, DPOTrainer
 
         trainer = DPOTrainer(
-            model=model,
-            args=DPOConfig(beta=cfg.beta, **args),
-            train_dataset=data,
-            processing_class=tok,
+            model=model, args=DPOConfig(beta=cfg.beta, **args), train_dataset=data, processing_class=tok,
             peft_config=_peft_config(cfg),
         )
     result = trainer.train()
     stats = _stats(trainer, result, len(rows), time.time() - start)
-    trainer.save_model(str(tmp))  # adapter only with LoRA; safetensors either way
-    tok.save_pretrained(str(tmp))
-    for junk in ("training_args.bin", "README.md"):
-        if (tmp / junk).exists():
-            os.remove(tmp / junk)
-    write_json(tmp / "train_stats.json", stats)
-    # tmp and out are siblings, so a relative parent path is the same from either
-    write_manifest(tmp, "adapter" if cfg.use_lora else "full", parent, trained=kind)
+    trainer.save_model(str(tmp))  # adapter only with LoRA; safetensors either way; gathers shards
+    if trainer.accelerator.is_main_process:
+        tok.save_pretrained(str(tmp))
+        for junk in ("training_args.bin", "README.md"):
+            if (tmp / junk).exists():
+                os.remove(tmp / junk)
+        stats["num_processes"] = trainer.accelerator.num_processes
+        write_json(tmp / "train_stats.json", stats)
+        # tmp and out are siblings, so a relative parent path is the same from either
+        write_manifest(tmp, "adapter" if cfg.use_lora else "full", parent, trained=kind)
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(tmp, out)
+    trainer.accelerator.wait_for_everyone()
     del trainer, model
     gc.collect()
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
     return stats
+
+
+LAUNCH_CONFIGS = {"deepspeed-zero3", "fsdp"}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def launch(
+    kind: str,
+    parent: str,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    rows: Sequence[dict[str, Any]],
+    out: Path,
+    seed: int,
+) -> dict[str, Any]:
+    """Run the training in ``cfg.num_processes`` processes under ``accelerate launch``."""
+    import dataclasses
+    import subprocess
+    import sys
+
+    from seas.io import read_json, write_jsonl
+
+    job_dir = out.with_name(out.name + ".job")
+    shutil.rmtree(job_dir, ignore_errors=True)
+    job_dir.mkdir(parents=True)
+    write_jsonl(job_dir / "rows.jsonl", rows)
+    one = dataclasses.replace(cfg, num_processes=1)  # the workers train in place
+    write_json(job_dir / "job.json", {
+        "kind": kind, "parent": parent, "model": dataclasses.asdict(model_cfg), "train": dataclasses.asdict(one),
+        "rows": str(job_dir / "rows.jsonl"), "out": str(out), "seed": seed,
+    })
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(cfg.num_processes),
+           "--num_machines", "1", "--main_process_port", str(_free_port())]
+    if cfg.accelerate_config:
+        path = cfg.accelerate_config
+        if path in LAUNCH_CONFIGS:
+            path = str(Path(__file__).resolve().parent.parent / "launch" / f"{path}.yaml")
+        if not os.path.isfile(path):
+            raise ValueError(f"accelerate_config {cfg.accelerate_config!r}: no such file")
+        cmd += ["--config_file", path]
+    else:
+        # torchrun-style launch; without CUDA each process falls back to the gloo backend on the CPU
+        cmd += ["--multi_gpu"]
+    cmd += ["-m", "seas.stages.train_worker", str(job_dir / "job.json")]
+    log.info("launching: %s", " ".join(cmd))
+    proc = subprocess.run(cmd, stdout=None, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"distributed {kind} training of {parent} failed (exit {proc.returncode}):\n{tail}")
+    shutil.rmtree(job_dir, ignore_errors=True)
+    return read_json(out / "train_stats.json")  # type: ignore[no-any-return]
 
 
 def pointer(parent: str, out: Path, reason: str) -> None:
