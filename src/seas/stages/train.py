@@ -147,7 +147,7 @@ def _train_here(
     if kind == "sft":
         from trl import SFTConfig, SFTTrainer
 
-        trainer = SFTTrainer(
+        trainer: Any = SFTTrainer(
             model=model, args=SFTConfig(**args), train_dataset=data, processing_class=tok,
             peft_config=_peft_config(cfg),
         )
