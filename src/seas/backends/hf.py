@@ -24,6 +24,37 @@ def render(tokenizer: Any, prompt: Prompt) -> tuple[str, bool]:
     return "\n\n".join(m["content"] for m in prompt) + "\n\n", True
 
 
+class FastTopP:
+    """Nucleus sampling that sorts only the top ``k`` tokens instead of the whole vocabulary.
+
+    Same rule as transformers' TopPLogitsWarper (keep a token while the probability of
+    the tokens ranked above it is below ``top_p``); rows whose top ``k`` tokens do not
+    reach ``top_p`` fall back to the full sort, so the result is exact. Sorting a 49K
+    vocabulary for every sequence at every step was a third of CPU generation time.
+    """
+
+    def __init__(self, top_p: float, k: int = 256) -> None:
+        self.top_p, self.k = top_p, k
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        k = min(self.k, scores.shape[-1])
+        probs = scores.float().softmax(-1)
+        top, idx = probs.topk(k, dim=-1)
+        before = top.cumsum(-1) - top  # probability of the tokens ranked above each one
+        keep_top = before < self.top_p
+        keep_top[:, 0] = True
+        keep = torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, idx, keep_top)
+        short = top.sum(-1) < self.top_p  # the nucleus may extend past the top k
+        if bool(short.any()):
+            sp, si = probs[short].sort(-1, descending=True)
+            kb = (sp.cumsum(-1) - sp) < self.top_p
+            kb[:, 0] = True
+            keep[short] = torch.zeros_like(kb).scatter_(-1, si, kb)
+        return scores.masked_fill(~keep, float("-inf"))
+
+
 class HFGenerator:
     """Keeps one model loaded for a whole stage; batches of similar length together
     so that little compute is spent on padding."""
@@ -47,6 +78,7 @@ class HFGenerator:
         self, prompts: Sequence[Prompt], n: int, settings: GenerationConfig, seed: int, desc: str = ""
     ) -> list[list[str]]:
         import torch
+        from transformers import LogitsProcessorList
 
         tok = self.tokenizer
         rendered = [render(tok, p) for p in prompts]
@@ -59,13 +91,15 @@ class HFGenerator:
         for b, idx in enumerate(tqdm(batches, desc=desc or "generate", unit="batch", leave=False)):
             batch = tok.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt")
             torch.manual_seed(seed * 100_003 + b)  # reproducible per batch, also after a resume
+            nucleus = sample and settings.top_p < 1.0
             with torch.inference_mode():
                 gen = self.model.generate(
                     **batch,
                     do_sample=sample,
                     temperature=settings.temperature if sample else None,
-                    top_p=settings.top_p if sample else None,
+                    top_p=None,
                     top_k=0 if sample else None,
+                    logits_processor=LogitsProcessorList([FastTopP(settings.top_p)]) if nucleus else None,
                     max_new_tokens=settings.max_new_tokens,
                     num_return_sequences=n,
                     pad_token_id=tok.pad_token_id,
