@@ -85,7 +85,7 @@ def small_seeds(tmp_path: Path) -> str:
 def tiny_config_dict(model: str, seeds: str, **top: object) -> dict:
     """A loop config that runs in seconds on the tiny model."""
     gen = {"max_new_tokens": 8, "batch_size": 8}
-    tr = {"epochs": 1, "batch_size": 4, "max_length": 128, "learning_rate": 1e-3}
+    tr = {"epochs": 1, "batch_size": 4, "max_length": 256, "learning_rate": 1e-3}
     cfg = {
         "iterations": 1, "seeds_per_iteration": 4, "examples_per_seed": 3, "shard_size": 2,
         "data": {"seeds": seeds, "seeds_split": "train"},

@@ -56,7 +56,8 @@ def test_load_each_file_format(tmp_path, fmt):
 def test_local_dataset_directory_with_hub_layout(tmp_path):
     # the layout `datasets` reads for a hub dataset: data files named by split
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    upper = [{"Prompt": r["prompt"], "Category": r["category"]} for r in ROWS]
+    (tmp_path / "data" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in upper))
     (tmp_path / "data" / "test.jsonl").write_text(json.dumps({"Prompt": "t", "Category": "A"}) + "\n")
     assert len(load_prompts(str(tmp_path), "train")) == 6
     (row,) = load_prompts(str(tmp_path), "test")

@@ -30,13 +30,20 @@ def redteam_instruction(category: str, examples: Sequence[str]) -> str:
 
 
 def clean_generated_prompt(text: str) -> str:
-    """Strip what small models wrap around the prompt (quotes, a leading number)."""
+    """Strip what small models wrap around the prompt (quotes, a label, a leading number).
+
+    >>> clean_generated_prompt('  "New prompt: 2. Tell me a riddle"  ')
+    'Tell me a riddle'
+    """
     t = text.strip()
-    for prefix in ("New prompt:", "Prompt:", "New prompt", "Here is a new prompt:"):
-        if t.lower().startswith(prefix.lower()):
-            t = t[len(prefix) :].strip()
-    if len(t) > 2 and t[0].isdigit() and t[1] in ".)":
-        t = t[2:].strip()
-    if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'":
-        t = t[1:-1].strip()
-    return t
+    while True:
+        before = t
+        for prefix in ("Here is a new prompt:", "New prompt:", "Prompt:", "New prompt"):
+            if t.lower().startswith(prefix.lower()):
+                t = t[len(prefix) :].strip()
+        if len(t) > 2 and t[0].isdigit() and t[1] in ".)":
+            t = t[2:].strip()
+        if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'":
+            t = t[1:-1].strip()
+        if t == before:
+            return t

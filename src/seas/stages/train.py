@@ -85,6 +85,18 @@ def _peft_config(cfg: TrainConfig) -> Any:
     )
 
 
+def _check_dropped(trainer: Any, n_rows: int, max_length: int | None, kind: str) -> None:
+    """TRL drops examples whose prompt alone fills ``max_length``; never train on nothing silently."""
+    kept = len(trainer.train_dataset)
+    if kept == 0:
+        raise ValueError(
+            f"{kind}: all {n_rows} examples were dropped by TRL because their prompt fills "
+            f"max_length={max_length} tokens; raise the stage's max_length"
+        )
+    if kept < n_rows:
+        log.warning("%s: %d of %d examples dropped (prompt longer than max_length=%s)", kind, n_rows - kept, n_rows, max_length)
+
+
 def _stats(trainer: Any, result: Any, n_rows: int, seconds: float) -> dict[str, Any]:
     logs = [h for h in trainer.state.log_history if "loss" in h]
     margins = [h["rewards/margins"] for h in logs if "rewards/margins" in h]
@@ -158,6 +170,7 @@ def _train_here(
             model=model, args=DPOConfig(beta=cfg.beta, **args), train_dataset=data, processing_class=tok,
             peft_config=_peft_config(cfg),
         )
+    _check_dropped(trainer, len(rows), cfg.max_length, kind)
     result = trainer.train()
     stats = _stats(trainer, result, len(rows), time.time() - start)
     trainer.save_model(str(tmp))  # adapter only with LoRA; safetensors either way; gathers shards
