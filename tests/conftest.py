@@ -97,3 +97,51 @@ def tiny_config_dict(model: str, seeds: str, **top: object) -> dict:
     }
     cfg.update(top)
     return cfg
+
+
+class FakeServer:
+    """An HTTP server on loopback whose answers a test scripts: ``replies`` is a list
+    of (status, JSON body) served in order (the last one repeats); requests are kept."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.replies: list[tuple[int, object]] = [(200, {})]
+        self.requests: list[dict] = []
+        lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with lock:
+                    server.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                    status, reply = server.replies.pop(0) if len(server.replies) > 1 else server.replies[0]
+                if callable(reply):
+                    reply = reply(body)
+                data = json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def fake_server():
+    s = FakeServer()
+    yield s
+    s.close()

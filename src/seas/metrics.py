@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from typing import Callable, Sequence
 
 from seas.pairs import SAFE, UNKNOWN, UNSAFE
 
@@ -42,3 +42,19 @@ def distinct_n(texts: Sequence[str], n: int = 2) -> float | None:
     """Distinct n-grams over all n-grams (whitespace tokens); None for no n-grams."""
     grams = [tuple(t.split()[i : i + n]) for t in texts for i in range(max(0, len(t.split()) - n + 1))]
     return len(set(grams)) / len(grams) if grams else None
+
+
+def bootstrap_stat(
+    n: int, stat: Callable[[Sequence[int]], float | None], n_boot: int = 1000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of any statistic of n rows, given as a function
+    of the resampled row indices (resamples where it is undefined are skipped)."""
+    if n == 0:
+        return None
+    rng = random.Random(seed)
+    values = sorted(
+        v for v in (stat([rng.randrange(n) for _ in range(n)]) for _ in range(n_boot)) if v is not None
+    )
+    if not values:
+        return None
+    return values[int(alpha / 2 * len(values))], values[min(len(values) - 1, int((1 - alpha / 2) * len(values)))]

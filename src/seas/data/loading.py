@@ -20,12 +20,15 @@ BUILTIN_FILES = {
     "harmless": "harmless.jsonl",
     "general": "general.jsonl",
     "refusals": "refusals.jsonl",
+    "judge_train": "judge_train.jsonl",
+    "judge_heldout": "judge_heldout.jsonl",
 }
 # Column names that other exports use for the same field (case-insensitive).
 ALIASES = {
     "prompt": ("prompt", "question", "instruction", "goal", "text"),
     "category": ("category", "type", "attack_type", "risk_type", "label_category"),
     "response": ("response", "answer", "output", "completion"),
+    "label": ("label", "human_label", "gold", "gold_label"),
 }
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 
@@ -150,3 +153,30 @@ def load_general(source: str = "builtin") -> list[dict[str, Any]]:
 
 def load_refusals(source: str = "builtin") -> list[str]:
     return [r["response"] for r in load_rows(source, "refusals", ("response",))]
+
+
+def load_labelled(source: str = "builtin", kind: str = "judge_heldout", label: str = "label") -> list[dict[str, Any]]:
+    """(prompt, response, label) rows for fitting or measuring a judge; ``label`` is
+    the human label column, 'safe' or 'unsafe' (also accepted: true/1 = unsafe)."""
+    rows = load_rows(source, kind, ("prompt",))
+    for i, row in enumerate(rows):
+        resp = _field(row, "response")
+        if not isinstance(resp, str):
+            raise ValueError(f"{source} row {i + 1}: missing field 'response' (row has: {', '.join(map(str, row))})")
+        row["response"] = resp
+        raw = row.get(label) if label != "label" else _field(row, "label")
+        row["label"] = _human_label(raw, f"{source} row {i + 1}", label)
+    return rows
+
+
+def _human_label(value: Any, where: str, column: str) -> str:
+    if isinstance(value, bool):
+        return "unsafe" if value else "safe"
+    text = str(value).strip().lower() if value is not None else ""
+    if text in ("safe", "unsafe"):
+        return text
+    if text in ("1", "true", "harmful"):
+        return "unsafe"
+    if text in ("0", "false", "harmless"):
+        return "safe"
+    raise ValueError(f"{where}: label column {column!r} must be 'safe' or 'unsafe', got {value!r}")

@@ -20,6 +20,7 @@ _MODULES = {
     "embedded": "seas.judges.embedded",
     "llama-guard": "seas.judges.llama_guard",
     "openai": "seas.judges.openai_judge",
+    "prompted": "seas.judges.prompted",
 }
 
 
