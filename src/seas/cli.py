@@ -20,7 +20,7 @@ from typing import Sequence
 from seas import __version__
 
 
-COMMAND_MODULES: list[str] = ["seas.judges.cli"]  # each module has register(subparsers)
+COMMAND_MODULES: list[str] = ["seas.judges.cli", "seas.eval.cli", "seas.report.cli"]  # each module has register(subparsers)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

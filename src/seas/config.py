@@ -186,6 +186,51 @@ class JudgeConfig:
 
 
 @dataclass
+class EvalConfig:
+    """`seas evaluate`: held-out evaluation of every R_i and T_i. Defaults fit the CPU demo
+    (a few minutes for 4 red teams x 4 targets); the paper evaluated on SEAS-Test (2K prompts)."""
+
+    held_out_seeds: int = field(
+        default=14,
+        metadata=_help("Seeds drawn from the test split for the red team x target ASR matrix (the same seeds for every R_i)."),
+    )
+    prompts_per_seed: int = field(default=2, metadata=_help("Prompts each red team writes per held-out seed."))
+    responses_per_prompt: int = field(
+        default=1,
+        metadata=_help("Responses each target samples per prompt (matrix, test and harmless prompts). 1 keeps samples independent."),
+    )
+    test_prompts: int = field(
+        default=28, metadata=_help("Test-split prompts for each target's ASR, stratified by category (0 = all).")
+    )
+    harmless_prompts: int = field(
+        default=28, metadata=_help("Built-in harmless prompts for the over-refusal rate (0 = all 120).")
+    )
+    general_prompts: int = field(
+        default=0, metadata=_help("Built-in general (prompt, reference answer) pairs for the capability measure (0 = all 80).")
+    )
+    test_split: str = field(default="test", metadata=_help("Split of the seed source held out for evaluation."))
+    max_new_tokens: int = field(
+        default=0, metadata=_help("Cap on generated tokens in evaluation (0 = each model's generation.max_new_tokens).")
+    )
+    seed: int = field(
+        default=1234,
+        metadata=_help("Seed for held-out seeds, subsets and sampling; the same for every model, so all face the same test."),
+    )
+    shard_size: int = field(default=16, metadata=_help("Prompts per resumable cache shard under DIR/eval/."))
+    bootstrap: int = field(default=1000, metadata=_help("Bootstrap resamples per 95% confidence interval."))
+
+    def __post_init__(self) -> None:
+        _check_positive("held_out_seeds", self.held_out_seeds)
+        _check_positive("prompts_per_seed", self.prompts_per_seed)
+        _check_positive("responses_per_prompt", self.responses_per_prompt)
+        _check_positive("shard_size", self.shard_size)
+        _check_positive("bootstrap", self.bootstrap)
+        for name in ("test_prompts", "harmless_prompts", "general_prompts", "max_new_tokens"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: must be >= 0 (0 = all / default), got {getattr(self, name)!r}")
+
+
+@dataclass
 class DataConfig:
     """Where prompts come from: 'builtin', a file (JSONL/JSON/CSV/Parquet), a directory, or a hub dataset name."""
 
@@ -212,6 +257,7 @@ class SeasConfig:
     redteam: RedTeamConfig = field(default_factory=RedTeamConfig)
     target: TargetConfig = field(default_factory=TargetConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
         _check_positive("iterations", self.iterations)

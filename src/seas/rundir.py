@@ -78,7 +78,8 @@ def prepare(run_dir: Path, cfg: SeasConfig, force: bool = False) -> None:
     meta: dict[str, Any] = read_json(meta_path) if meta_path.exists() else {}
     if cfg_path.exists():
         old = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
-        diff = config_diff(old, new)
+        # `eval` only sizes `seas evaluate`; changing it (or an older config without it) never changes a run
+        diff = [d for d in config_diff(old, new) if not d.startswith("eval.")]
         if diff and not force:
             raise ConfigError(
                 f"{run_dir} was started with a different config; differences:\n  "
