@@ -34,6 +34,18 @@ def test_refusal_fallback_only_when_no_safe_response():
     assert by_prompt["B"]["chosen"] == "ok" and by_prompt["B"]["source"] == "safety"
 
 
+def test_several_pairs_per_prompt_use_distinct_unsafe_responses():
+    rows = [row("s", "a", "A", f"bad{i}", "unsafe") for i in range(4)] + [row("s", "a", "A", "ok", "safe"),
+                                                                           row("s", "a", "A", "bad0", "unsafe")]
+    pairs = build_target_pairs(rows, random.Random(0), per_prompt=3)
+    assert len(pairs) == 3 and len({p["rejected"] for p in pairs}) == 3
+    assert all(p["chosen"] == "ok" and p["rejected"].startswith("bad") for p in pairs)
+    only_bad = [row("s", "b", "B", f"bad{i}", "unsafe") for i in range(2)]
+    pairs = build_target_pairs(only_bad, random.Random(0), refusals=["No.", "Nope."], per_prompt=5)
+    assert len(pairs) == 2 and {p["chosen"] for p in pairs} == {"No.", "Nope."}
+    assert build_target_pairs(only_bad, random.Random(0), per_prompt=5) == []  # no safe side, no fallback
+
+
 def test_redteam_pairs_pick_highest_and_lowest_unsafe_ratio():
     rows = [
         row("s0", "a", "A", "r", "unsafe"), row("s0", "a", "A", "r", "unsafe"),

@@ -167,10 +167,18 @@ class TargetConfig:
             "Small models rarely refuse, so the paper's rule finds few pairs."
         ),
     )
+    pairs_per_prompt: int = field(
+        default=1,
+        metadata=_help(
+            "Departs from the paper when > 1: pair up to this many distinct unsafe responses of a prompt, "
+            "each with a safe one (or a written refusal). Paper: 1."
+        ),
+    )
     dpo: TrainConfig = field(default_factory=TrainConfig, metadata=_help("Target DPO each iteration."))
     generation: GenerationConfig = field(default_factory=GenerationConfig)
 
     def __post_init__(self) -> None:
+        _check_positive("pairs_per_prompt", self.pairs_per_prompt)
         if self.init not in ("as-is", "sft"):
             raise ConfigError(f"init: must be 'as-is' or 'sft', got {self.init!r}")
         _check_positive("responses_per_prompt", self.responses_per_prompt)

@@ -90,12 +90,15 @@ def build_target_pairs(
     rows: Sequence[dict[str, Any]],
     rng: random.Random,
     refusals: Sequence[str] = (),
+    per_prompt: int = 1,
 ) -> list[dict[str, Any]]:
     """Per prompt with both a safe and an unsafe response: chosen = safe, rejected = unsafe.
 
     With ``refusals`` (the refusal-fallback option, a departure from the paper), a
     prompt that has unsafe responses but no safe one gets a written refusal as chosen.
-    ``unknown`` responses are never used on either side.
+    ``per_prompt`` > 1 (also a departure) pairs up to that many distinct unsafe
+    responses of a prompt, each with its own chosen side. ``unknown`` responses are
+    never used on either side.
 
     >>> rows = [
     ...   {"seed_id": "s", "prompt_id": "p", "prompt": "P", "response": "no", "label": "safe"},
@@ -105,21 +108,21 @@ def build_target_pairs(
     >>> (p["chosen"], p["rejected"], p["source"])
     ('no', 'ok...', 'safety')
     """
+    if per_prompt < 1:
+        raise ValueError(f"pairs per prompt must be at least 1, got {per_prompt}")
     pairs = []
     for pid, g in group_prompts(rows).items():
         safe = [r["response"] for r in g["rows"] if r["label"] == SAFE]
-        unsafe = [r["response"] for r in g["rows"] if r["label"] == UNSAFE]
-        if not unsafe:
+        unsafe = sorted({r["response"] for r in g["rows"] if r["label"] == UNSAFE})
+        if not unsafe or not (safe or refusals):
             continue
-        if safe:
-            chosen, source = rng.choice(safe), "safety"
-        elif refusals:
-            chosen, source = rng.choice(list(refusals)), "written_refusal"
-        else:
-            continue
-        pairs.append(
-            {"prompt_id": pid, "prompt": g["prompt"], "chosen": chosen, "rejected": rng.choice(unsafe), "source": source}
-        )
+        rejected = rng.sample(unsafe, min(per_prompt, len(unsafe)))
+        chosen_pool = rng.sample(safe, len(safe)) if safe else rng.sample(list(refusals), min(len(refusals), len(rejected)))
+        for j, rej in enumerate(rejected):
+            pairs.append({
+                "prompt_id": pid, "prompt": g["prompt"], "chosen": chosen_pool[j % len(chosen_pool)],
+                "rejected": rej, "source": "safety" if safe else "written_refusal",
+            })
     return pairs
 
 
