@@ -223,3 +223,28 @@ def test_eval_keys_never_block_resuming_a_run(tmp_path):
     cfg = config_from_dict({"eval": {"held_out_seeds": 99}})
     prepare(tmp_path, cfg)  # no "different config" error
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["eval"]["held_out_seeds"] == 99
+
+
+def test_eval_summary_reads_every_part(evaluated):
+    from seas.eval.summary import eval_summary
+
+    _, ev = evaluated
+    text = eval_summary(ev)
+    for part in ("target ASR on the test prompts", "red team ASR against T0", "over-refusal", "mean max cosine"):
+        assert part in text
+    assert "R0" in text and "T1" in text
+
+
+def test_seas_run_can_end_with_evaluate_and_report(finished_run, tiny_model, tmp_path, capsys):
+    import yaml
+
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    cfg = tiny_config_dict(tiny_model, str(_seed_file(tmp_path / "seeds.jsonl")))
+    cfg["data"]["seeds"] = yaml.safe_load((out / "config.yaml").read_text())["data"]["seeds"]
+    cfg["eval"] = {**SMALL, "after_run": True}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["run", "--config", str(tmp_path / "c.yaml"), "--output-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "held-out evaluation" in printed and "report:" in printed
+    assert (out / "eval.json").exists() and (out / "report.html").exists()

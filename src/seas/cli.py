@@ -33,6 +33,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     metrics = run(cfg, args.output_dir, force=args.force)
     print(summary(metrics))
     print(f"\nmetrics: {os.path.join(args.output_dir, 'metrics.json')}")
+    if cfg.eval.after_run:
+        from seas.eval import evaluate
+        from seas.eval.summary import eval_summary
+        from seas.report.html import write_report
+
+        print("\n" + eval_summary(evaluate(args.output_dir)))
+        print(f"\neval: {os.path.join(args.output_dir, 'eval.json')}\nreport: {write_report(args.output_dir)}")
     return 0
 
 

@@ -226,6 +226,9 @@ class EvalConfig:
     )
     shard_size: int = field(default=16, metadata=_help("Prompts per resumable cache shard under DIR/eval/."))
     bootstrap: int = field(default=1000, metadata=_help("Bootstrap resamples per 95% confidence interval."))
+    after_run: bool = field(
+        default=False, metadata=_help("`seas run` ends with `seas evaluate` and `seas report` and prints their summary.")
+    )
 
     def __post_init__(self) -> None:
         _check_positive("held_out_seeds", self.held_out_seeds)
