@@ -57,7 +57,11 @@ class ModelConfig:
 class GenerationConfig:
     """Sampling settings; the paper samples both models at T=0.8, top-p 0.9."""
 
-    backend: str = field(default="hf", metadata=_help("Generation backend: 'hf' (transformers, in-process)."))
+    backend: str = field(default="hf", metadata=_help(
+            "'hf' (transformers, in-process), 'openai' (any OpenAI-compatible endpoint; options.base_url), "
+            "or 'server' (seas starts vLLM or transformers serve for the checkpoint)."
+        ),
+    )
     temperature: float = field(default=0.8, metadata=_help("Sampling temperature. Paper: 0.8."))
     top_p: float = field(default=0.9, metadata=_help("Nucleus sampling. Paper: 0.9."))
     max_new_tokens: int = field(default=256, metadata=_help("Cap on generated tokens per sample."))

@@ -4,6 +4,11 @@ A backend turns prompts into n sampled completions each. A prompt is either a ra
 string (sent as-is) or a list of chat messages (rendered with the model's chat
 template). Modules register with ``@BACKENDS.register(name)`` and are imported
 only when used.
+
+- ``hf``: transformers in this process (batched, length-sorted).
+- ``openai``: any OpenAI-compatible endpoint (vLLM, TGI, ``transformers serve``, hosted).
+- ``server``: seas starts a server for the checkpoint (vLLM on CUDA, else ``transformers
+  serve``), talks to it as ``openai`` does, and stops it on ``close()``.
 """
 
 from __future__ import annotations
@@ -30,8 +35,17 @@ class Generator(Protocol):
         ...
 
 
+class BackendError(RuntimeError):
+    """Generation failed for good (e.g. a server kept failing after retries); the message says
+    where and why. Finished attack shards are on disk, so a re-run resumes after the fix."""
+
+
 BACKENDS: Registry[Generator] = Registry("generation backend")
-_MODULES = {"hf": "seas.backends.hf"}
+_MODULES = {
+    "hf": "seas.backends.hf",
+    "openai": "seas.backends.openai_backend",
+    "server": "seas.backends.server",
+}
 
 
 def backend_names() -> list[str]:
@@ -45,4 +59,4 @@ def make_generator(name: str, model_ref: str, **options: Any) -> Generator:
     return BACKENDS.create(name, model_ref=model_ref, **options)
 
 
-__all__ = ["BACKENDS", "Generator", "Prompt", "backend_names", "make_generator"]
+__all__ = ["BACKENDS", "BackendError", "Generator", "Prompt", "backend_names", "make_generator"]

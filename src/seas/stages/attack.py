@@ -98,8 +98,10 @@ def attack(
         ]
 
     t = time.time()
-    prompts = run_shards(parts, "prompts", shards, write_prompts, "attack: red team")
-    red.close()
+    try:
+        prompts = run_shards(parts, "prompts", shards, write_prompts, "attack: red team")
+    finally:  # a served model's server must stop even when the phase fails
+        red.close()
     timings["redteam_generation"] = time.time() - t
 
     # -- target: m responses per (non-empty) prompt
@@ -120,8 +122,10 @@ def attack(
         ]
 
     t = time.time()
-    responses = run_shards(parts, "responses", _regroup(prompts, shards), write_responses, "attack: target")
-    tgt.close()
+    try:
+        responses = run_shards(parts, "responses", _regroup(prompts, shards), write_responses, "attack: target")
+    finally:
+        tgt.close()
     timings["target_generation"] = time.time() - t
 
     # -- judge every response
