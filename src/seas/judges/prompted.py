@@ -60,7 +60,7 @@ class PromptedJudge:
         for i in tqdm(range(0, len(texts), self.batch_size), desc="prompted judge", leave=False):
             enc = self.tokenizer(texts[i : i + self.batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
             with torch.inference_mode():
-                logits = self.model(**enc).logits[:, -1, :].float()
+                logits = self.model(**enc, logits_to_keep=1).logits[:, -1, :].float()
             probs = logits.softmax(-1)
             p_yes, p_no = probs[:, self.yes].sum(-1), probs[:, self.no].sum(-1)
             for y, n in zip(p_yes.tolist(), p_no.tolist()):
