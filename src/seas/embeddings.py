@@ -51,17 +51,3 @@ def embed(texts: Sequence[str], batch_size: int = 64, max_tokens: int = 256) -> 
         list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
     )
     return np.asarray(out, dtype=np.float32)
-
-
-def mean_max_cosine(vectors: np.ndarray) -> float:
-    """Mean over items of the highest cosine similarity to any other item (lower = more varied).
-
-    >>> v = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-    >>> round(mean_max_cosine(v), 3)
-    0.667
-    """
-    if len(vectors) < 2:
-        raise ValueError("diversity needs at least two items")
-    sims = vectors @ vectors.T
-    np.fill_diagonal(sims, -np.inf)
-    return float(sims.max(axis=1).mean())

@@ -115,7 +115,7 @@ def self_bleu(texts: Sequence[str], max_n: int = 4) -> float | None:
 def max_cosines(vectors: np.ndarray) -> list[float]:
     """For each unit vector, its highest cosine similarity to any other (lower = more varied).
 
-    The mean of this list is ``seas.embeddings.mean_max_cosine``.
+    The paper's diversity measure is the mean of this list.
 
     >>> max_cosines(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
     [1.0, 1.0, 0.0]

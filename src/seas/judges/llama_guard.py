@@ -93,14 +93,10 @@ class LlamaGuardJudge:
         max_new_tokens: int = 10,
         trust_remote_code: bool = False,
     ) -> None:
-        from seas.models import load_model, load_tokenizer
+        from seas.models import load_for_inference
 
         self.version = version or _guess_version(model)
-        self.tokenizer = load_tokenizer(model, trust_remote_code)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = load_model(model, dtype, trust_remote_code).eval()
+        self.tokenizer, self.model = load_for_inference(model, dtype, trust_remote_code)
         self.batch_size, self.max_input_tokens, self.max_new_tokens = batch_size, max_input_tokens, max_new_tokens
         self.truncated = 0
 

@@ -12,9 +12,6 @@ import os
 import re
 from typing import Any, Sequence
 
-from tqdm.auto import tqdm
-
-from seas.http import post_many
 from seas.judges import JUDGES
 from seas.judges.base import Judgement
 from seas.judges.llama_guard import parse as parse_llama_guard
@@ -55,6 +52,9 @@ def parse_rubric(text: str) -> Judgement:
 
 
 class OpenAIJudge:
+    """Greedy chat completions through the ``openai`` generation backend (its retries,
+    backoff and concurrency limit), parsed by ``mode``."""
+
     name = "openai"
 
     def __init__(
@@ -68,11 +68,16 @@ class OpenAIJudge:
         retries: int = 5,
         max_chars: int = 8000,
     ) -> None:
+        from seas.backends.openai_backend import OpenAIGenerator
+
         if mode not in ("rubric", "llama-guard"):
             raise ValueError(f"openai judge mode must be 'rubric' or 'llama-guard', got {mode!r}")
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
-        self.model, self.mode, self.api_key_env = model, mode, api_key_env
-        self.concurrency, self.timeout, self.retries, self.max_chars = concurrency, timeout, retries, max_chars
+        url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        self.client = OpenAIGenerator(
+            model, base_url=url, api_key_env=api_key_env, max_concurrency=concurrency, timeout=timeout,
+            max_retries=retries,
+        )
+        self.mode, self.max_chars = mode, max_chars
         self.truncated = 0
 
     def _clip(self, text: str) -> str:
@@ -81,34 +86,23 @@ class OpenAIJudge:
             return text[: self.max_chars]
         return text
 
-    def payload(self, prompt: str, response: str) -> dict[str, Any]:
+    def messages(self, prompt: str, response: str) -> list[dict[str, str]]:
         prompt, response = self._clip(prompt), self._clip(response)
         if self.mode == "llama-guard":
-            messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
-        else:
-            messages = [
-                {"role": "system", "content": RUBRIC},
-                {"role": "user", "content": f"REQUEST:\n{prompt}\n\nRESPONSE:\n{response}"},
-            ]
-        return {"model": self.model, "messages": messages, "temperature": 0.0, "max_tokens": 100}
+            return [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+        return [
+            {"role": "system", "content": RUBRIC},
+            {"role": "user", "content": f"REQUEST:\n{prompt}\n\nRESPONSE:\n{response}"},
+        ]
 
     def judge(self, prompts: Sequence[str], responses: Sequence[str]) -> list[Judgement]:
-        payloads = [self.payload(p, r) for p, r in zip(prompts, responses, strict=True)]
-        with tqdm(total=len(payloads), desc=f"judge {self.model}", leave=False) as bar:
-            answers = post_many(
-                f"{self.base_url}/chat/completions", payloads, api_key_env=self.api_key_env,
-                concurrency=self.concurrency, timeout=self.timeout, retries=self.retries, on_done=bar.update,
-            )
+        from seas.config import GenerationConfig
+
+        chats = [self.messages(p, r) for p, r in zip(prompts, responses, strict=True)]
+        greedy = GenerationConfig(temperature=0.0, top_p=1.0, max_new_tokens=100)
+        answers = self.client.generate(chats, 1, greedy, seed=0, desc=f"judge {self.client.model}")
         parse = parse_llama_guard if self.mode == "llama-guard" else parse_rubric
-        out = []
-        for a in answers:
-            try:
-                text = a["choices"][0]["message"]["content"] or ""
-            except (KeyError, IndexError, TypeError):
-                out.append(Judgement("unknown", raw=json.dumps(a)[:500]))
-                continue
-            out.append(parse(text))
-        return out
+        return [parse(a[0]) if a else Judgement("unknown", raw="no answer") for a in answers]
 
 
 @JUDGES.register("openai")

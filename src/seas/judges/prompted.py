@@ -28,13 +28,9 @@ class PromptedJudge:
         self, model: str = "embedded", threshold: float = 0.5, batch_size: int = 16, max_chars: int = 1500,
         dtype: str = "float32", trust_remote_code: bool = False,
     ) -> None:
-        from seas.models import load_model, load_tokenizer
+        from seas.models import load_for_inference
 
-        self.tokenizer = load_tokenizer(model, trust_remote_code)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = load_model(model, dtype, trust_remote_code).eval()
+        self.tokenizer, self.model = load_for_inference(model, dtype, trust_remote_code)
         self.threshold, self.batch_size, self.max_chars = threshold, batch_size, max_chars
         self.truncated = 0
         self.yes = self._ids(["yes", "Yes", " yes", " Yes"])

@@ -1,6 +1,7 @@
 """Model references, the embedded default, and loading (see ``loading``)."""
 
 from seas.models.loading import (
+    load_for_inference,
     EMBEDDED,
     ModelError,
     describe,
@@ -12,6 +13,7 @@ from seas.models.loading import (
 )
 
 __all__ = [
+    "load_for_inference",
     "EMBEDDED",
     "ModelError",
     "describe",

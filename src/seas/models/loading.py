@@ -141,6 +141,15 @@ def load_model(ref: str, dtype: str = "float32", trust_remote_code: bool = False
     return model
 
 
+def load_for_inference(ref: str, dtype: str = "float32", trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """(tokenizer, model) for batched scoring or generation: left padding, a pad token, eval mode."""
+    tok = load_tokenizer(ref, trust_remote_code)
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok, load_model(ref, dtype, trust_remote_code).eval()
+
+
 def _explain(ref: str, e: Exception) -> str:
     if os.path.isdir(ref):
         return f"could not load model from directory {ref!r}: {type(e).__name__}: {e}"
