@@ -8,7 +8,10 @@ from seas.models.loading import _chain
 
 
 def test_unknown_model_is_a_clear_error(monkeypatch):
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import time
     with pytest.raises(ModelError, match="could not load model 'no-such-org/no-such-model'"):
         load_model("no-such-org/no-such-model")
 

@@ -1,0 +1,280 @@
+"""seas benchmarks: each stage against a naive baseline and the machine's limit.
+
+Usage::
+
+    python benchmarks/run.py [--quick] [--only NAME ...]
+
+Prints one JSON object on its last line and writes it, with a description of the
+machine, to ``benchmarks/results/<date>-<quick|full>.json``. See BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+# ---------------------------------------------------------------------------- machine
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def matmul_flops(hidden: int, inter: int, tokens: int = 256, reps: int = 20) -> float:
+    """Dense fp32 matmul FLOP/s at the model's shapes: the compute limit for generation."""
+    import torch
+
+    a = torch.randn(tokens, hidden)
+    w1, w2 = torch.randn(hidden, inter), torch.randn(inter, hidden)
+    for _ in range(3):
+        (a @ w1) @ w2
+    t = time.perf_counter()
+    for _ in range(reps):
+        (a @ w1) @ w2
+    dt = time.perf_counter() - t
+    return reps * 2 * 2 * tokens * hidden * inter / dt
+
+
+# ---------------------------------------------------------------------------- workloads
+
+
+def bench_prompts(n: int) -> list[str]:
+    from seas.data.loading import load_prompts
+
+    rows = load_prompts("builtin", "test")
+    random.Random(0).shuffle(rows)
+    return [r["prompt"] for r in rows[:n]]
+
+
+def bench_generation(quick: bool) -> dict[str, Any]:
+    """seas's attack stage (batched, length-sorted) against one model.generate call per prompt."""
+    import torch
+
+    from seas.backends.hf import HFGenerator, render
+    from seas.config import GenerationConfig
+    from seas.judges import make_judge
+
+    n_prompts, m, new = (8, 4, 32) if quick else (24, 4, 64)
+    prompts = [[{"role": "user", "content": p}] for p in bench_prompts(n_prompts)]
+    gen = HFGenerator("embedded")
+    settings = GenerationConfig(temperature=0.8, top_p=0.9, max_new_tokens=new, batch_size=64)
+    judge = make_judge("embedded")
+    judge.judge(["warm-up"], ["warm-up"])
+
+    # naive: one generate() per prompt, defaults otherwise; then judge one by one
+    tok, model = gen.tokenizer, gen.model
+    t = time.perf_counter()
+    naive_tokens = 0
+    for p in prompts:
+        text, _ = render(tok, p)
+        enc = tok(text, return_tensors="pt", add_special_tokens=False)
+        torch.manual_seed(0)
+        out = model.generate(**enc, do_sample=True, temperature=0.8, top_p=0.9, max_new_tokens=new,
+                             num_return_sequences=m, pad_token_id=tok.pad_token_id)
+        new_ids = out[:, enc["input_ids"].shape[1]:]
+        naive_tokens += int((new_ids != tok.pad_token_id).sum())
+        for r in tok.batch_decode(new_ids, skip_special_tokens=True):
+            judge.judge([text], [r])
+    naive_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    outs = gen.generate(prompts, m, settings, seed=0, desc="bench")
+    gen_s = time.perf_counter() - t
+    flat_p = [p[0]["content"] for p, rs in zip(prompts, outs) for _ in rs]
+    flat_r = [r for rs in outs for r in rs]
+    t = time.perf_counter()
+    judge.judge(flat_p, flat_r)
+    judge_s = time.perf_counter() - t
+    seas_s = gen_s + judge_s
+    seas_tokens = sum(len(tok(r, add_special_tokens=False)["input_ids"]) for r in flat_r)
+
+    cfg = model.config
+    params = sum(p.numel() for p in model.parameters())
+    limit = matmul_flops(cfg.hidden_size, cfg.intermediate_size)
+    tokens_per_s = seas_tokens / gen_s
+    n = len(flat_r)
+    return {
+        "responses": n,
+        "max_new_tokens": new,
+        "naive_responses_per_s": n / naive_s,
+        "seas_responses_per_s": n / seas_s,
+        "attack_speedup_vs_naive": naive_s / seas_s,
+        "seas_generated_tokens_per_s": tokens_per_s,
+        "naive_generated_tokens_per_s": naive_tokens / naive_s,
+        "machine_matmul_flops": limit,
+        "model_params": params,
+        "token_limit_per_s": limit / (2 * params),
+        "generation_fraction_of_limit": tokens_per_s * 2 * params / limit,
+        "judge_pairs_per_s": n / judge_s,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _pairs(n: int) -> list[dict[str, str]]:
+    from seas.data.loading import load_general, load_refusals
+
+    general, refusals = load_general(), load_refusals()
+    prompts = bench_prompts(n)
+    rng = random.Random(0)
+    return [{"prompt": p, "chosen": rng.choice(refusals), "rejected": g["response"]}
+            for p, g in zip(prompts, general)]
+
+
+def bench_dpo(quick: bool) -> dict[str, Any]:
+    """seas's optimize stage against TRL's DPOTrainer with default settings, same pairs."""
+    import shutil
+    import tempfile
+
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    from seas.config import ModelConfig, TrainConfig
+    from seas.models import load_model, load_tokenizer
+    from seas.stages.train import dpo_rows, train
+
+    n = 8 if quick else 24
+    pairs = _pairs(n)
+    tmp = Path(tempfile.mkdtemp(prefix="seas-bench-"))
+    try:
+        tok = load_tokenizer("embedded")
+        model = load_model("embedded")
+        args = DPOConfig(output_dir=str(tmp / "trl"), report_to="none", save_strategy="no", logging_steps=1,
+                         per_device_train_batch_size=4, num_train_epochs=1, use_cpu=True)
+        trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(dpo_rows(tok, pairs)),
+                             processing_class=tok)
+        t = time.perf_counter()
+        trainer.train()
+        trl_s = time.perf_counter() - t
+        trl_loss = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        del trainer, model
+
+        cfg = TrainConfig(learning_rate=2e-4, epochs=1, batch_size=4, max_length=256, use_lora=True)
+        t = time.perf_counter()
+        stats = train("dpo", "embedded", ModelConfig(), cfg, pairs, tmp / "seas", seed=0)
+        seas_s = time.perf_counter() - t
+        seas_loss = [h["loss"] for h in stats["log_history"] if "loss" in h]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {
+        "pairs": n,
+        "trl_default_pairs_per_s": n / trl_s,
+        "seas_pairs_per_s": n / seas_s,
+        "dpo_speedup_vs_trl_default": trl_s / seas_s,
+        "trl_default_loss_curve": trl_loss,
+        "seas_loss_curve": seas_loss,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def bench_scaling(quick: bool) -> dict[str, Any]:
+    """One iteration's wall time at several seed counts, and a linear fit of cost vs seeds."""
+    import shutil
+    import tempfile
+
+    from seas.config import load_config
+    from seas.loop import run
+
+    sizes = [2, 4] if quick else [3, 6, 12, 24]
+    times = []
+    for s in sizes:
+        cfg = load_config(HERE.parent / "configs" / "demo.yaml")
+        cfg.iterations = 1
+        cfg.seeds_per_iteration = s
+        cfg.redteam.sft_examples = 8
+        if quick:
+            cfg.redteam.generation.max_new_tokens = cfg.target.generation.max_new_tokens = 32
+            cfg.redteam.dpo.epochs = cfg.target.dpo.epochs = 1
+        d = Path(tempfile.mkdtemp(prefix="seas-scale-"))
+        try:
+            t = time.perf_counter()
+            run(cfg, d)
+            total = time.perf_counter() - t
+            init = sum(json.loads((d / "iter_0" / "timings.json").read_text()).values())
+            times.append(total - init)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    n = len(sizes)
+    mx, my = sum(sizes) / n, sum(times) / n
+    slope = sum((x - mx) * (y - my) for x, y in zip(sizes, times)) / sum((x - mx) ** 2 for x in sizes)
+    return {"seeds": sizes, "iteration_seconds": times, "fit_seconds_per_seed": slope,
+            "fit_fixed_seconds": my - slope * mx, "peak_rss_mb": peak_rss_mb()}
+
+
+BENCHES: dict[str, Callable[[bool], dict[str, Any]]] = {
+    "generation": bench_generation,
+    "dpo": bench_dpo,
+    "scaling": bench_scaling,
+}
+
+
+def _child(name: str, quick: bool) -> dict[str, Any]:
+    """Run one benchmark in a fresh process, so that its peak RSS is its own."""
+    import subprocess
+
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name] + (["--quick"] if quick else [])
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark {name!r} failed (exit {proc.returncode}); its output is above")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes: under 5 minutes on 2 cores")
+    ap.add_argument("--only", nargs="*", choices=sorted(BENCHES), help="run only these benchmarks")
+    ap.add_argument("--child", choices=sorted(BENCHES), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:  # one benchmark in this process; the parent reads the last line
+        print(json.dumps(BENCHES[args.child](args.quick)))
+        return 0
+    result: dict[str, Any] = {"machine": machine(), "quick": args.quick, "date": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    t0 = time.perf_counter()
+    for name in args.only or list(BENCHES):
+        t = time.perf_counter()
+        result[name] = _child(name, args.quick)
+        result[name]["bench_seconds"] = round(time.perf_counter() - t, 1)
+        print(f"{name}: {json.dumps(result[name])[:400]}", file=sys.stderr)
+    result["total_seconds"] = round(time.perf_counter() - t0, 1)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{'quick' if args.quick else 'full'}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
