@@ -208,7 +208,7 @@ def bench_scaling(quick: bool) -> dict[str, Any]:
     from seas.config import load_config
     from seas.loop import run
 
-    sizes = [2, 4] if quick else [3, 6, 12, 24]
+    sizes = [1, 2, 3, 4] if quick else [3, 6, 12, 24]
     times = []
     for s in sizes:
         cfg = load_config(HERE.parent / "configs" / "demo.yaml")
