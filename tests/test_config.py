@@ -47,3 +47,11 @@ def test_every_field_documented():
     assert undocumented == []
     keys = [k for k, *_ in fields]
     assert "redteam.dpo.beta" in keys and "target.generation.top_p" in keys
+
+
+def test_report_to_passes_through_to_trl(tmp_path):
+    from seas.config import TrainConfig
+    from seas.stages.train import _common_args
+
+    assert _common_args(TrainConfig(), tmp_path, 0)["report_to"] == "none"
+    assert _common_args(TrainConfig(report_to="tensorboard, wandb"), tmp_path, 0)["report_to"] == ["tensorboard", "wandb"]

@@ -105,6 +105,10 @@ class TrainConfig:
             "or a path to an accelerate config file. Paper: DeepSpeed ZeRO-3."
         ),
     )
+    report_to: str = field(
+        default="none",
+        metadata=_help("Training logs: 'none', 'tensorboard', 'wandb' (or a comma-separated list), passed to TRL."),
+    )
     extra: dict[str, Any] = field(
         default_factory=dict,
         metadata=_help("Passed as-is to trl.SFTConfig / trl.DPOConfig (e.g. report_to, bf16, gradient_checkpointing)."),

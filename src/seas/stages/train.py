@@ -62,7 +62,7 @@ def _common_args(cfg: TrainConfig, out: Path, seed: int) -> dict[str, Any]:
         "max_length": cfg.max_length,
         "logging_steps": 1,
         "save_strategy": "no",
-        "report_to": "none",
+        "report_to": [r.strip() for r in cfg.report_to.split(",") if r.strip()] if cfg.report_to != "none" else "none",
         "seed": seed,
         "use_cpu": not torch.cuda.is_available(),
         "disable_tqdm": False,
