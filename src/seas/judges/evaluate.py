@@ -95,7 +95,11 @@ def agreement(gold: Sequence[str], pred: Sequence[str], n_boot: int = 1000) -> d
     conf = _confusion(gold, pred, all_idx)
     out: dict[str, Any] = {"n": len(gold), **_scores(conf), "confusion": conf, "ci": {}}
     for name in ("accuracy", "precision", "recall", "f1"):
-        ci = bootstrap_stat(len(gold), lambda idx, k=name: _scores(_confusion(gold, pred, idx))[k], n_boot=n_boot)
+
+        def stat(idx: Sequence[int], k: str = name) -> float | None:
+            return _scores(_confusion(gold, pred, idx))[k]
+
+        ci = bootstrap_stat(len(gold), stat, n_boot=n_boot)
         out["ci"][name] = list(ci) if ci else None
     return out
 
