@@ -80,6 +80,8 @@ def test_malformed_rows_name_file_and_line(tmp_path):
         load_prompts(str(c), None)
     with pytest.raises(ValueError, match="no such file"):
         load_rows("nope.jsonl", "seeds", ("prompt",))
+    with pytest.raises(ValueError, match="no such file"):  # a mistyped path is not sent to the hub
+        load_rows("mydir/labels.jsonl", "seeds", ("prompt",))
 
 
 def test_seed_sampling_is_deterministic_and_in_category():

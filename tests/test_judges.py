@@ -57,6 +57,9 @@ def test_llama_guard_on_a_tiny_random_model_never_says_safe_by_accident(tiny_mod
     assert judge.build_prompt("p", "r").startswith("[INST] Task:")
     verdicts = judge.judge(["a", "b", "c"], ["x", "", "z" * 50])
     assert len(verdicts) == 3
+    judge.max_input_tokens = 450  # an over-long pair is shortened inside the template, and counted
+    text = judge.build_prompt(*judge._fit("q " * 300, "r " * 300))
+    assert text.rstrip().endswith("[/INST]") and judge.truncated == 1
     assert all(v.label == "unknown" for v in verdicts)  # random tokens are not a verdict
 
 

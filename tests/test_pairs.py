@@ -46,6 +46,13 @@ def test_several_pairs_per_prompt_use_distinct_unsafe_responses():
     assert build_target_pairs(only_bad, random.Random(0), per_prompt=5) == []  # no safe side, no fallback
 
 
+def test_a_text_judged_both_ways_is_never_chosen():
+    rows = [row("s", "a", "A", "same text", "unsafe"), row("s", "a", "A", "same text", "safe")]
+    assert build_target_pairs(rows, random.Random(0)) == []
+    pairs = build_target_pairs(rows, random.Random(0), refusals=["No."])
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("No.", "same text")]
+
+
 def test_redteam_pairs_pick_highest_and_lowest_unsafe_ratio():
     rows = [
         row("s0", "a", "A", "r", "unsafe"), row("s0", "a", "A", "r", "unsafe"),

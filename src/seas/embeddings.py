@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,7 +34,6 @@ def minilm_path() -> Path:
 @functools.lru_cache(maxsize=2)
 def encoder(path: str | None = None) -> Any:
     """A cached SentenceTransformer on the CPU (or a GPU when there is one)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(path or minilm_path()), device=None)

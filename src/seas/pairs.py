@@ -112,8 +112,9 @@ def build_target_pairs(
         raise ValueError(f"pairs per prompt must be at least 1, got {per_prompt}")
     pairs = []
     for pid, g in group_prompts(rows).items():
-        safe = [r["response"] for r in g["rows"] if r["label"] == SAFE]
         unsafe = sorted({r["response"] for r in g["rows"] if r["label"] == UNSAFE})
+        # a text judged both ways (e.g. a score at the threshold) is never the chosen side
+        safe = [r["response"] for r in g["rows"] if r["label"] == SAFE and r["response"] not in unsafe]
         if not unsafe or not (safe or refusals):
             continue
         rejected = rng.sample(unsafe, min(per_prompt, len(unsafe)))

@@ -114,6 +114,8 @@ def load_rows(
         raw = _read_rows(builtin_path(kind))
     elif os.path.isfile(source):
         raw = _read_rows(Path(source))
+    elif source.lower().endswith(FILE_SUFFIXES):
+        raise ValueError(f"{kind} source {source!r}: no such file")
     elif os.path.isdir(source) or ("/" in source and not source.startswith((".", "/"))):
         raw = _read_dataset(source, split)
         split = None  # the dataset split already selected the rows

@@ -90,7 +90,7 @@ class LlamaGuardJudge:
         dtype: str = "bfloat16",
         batch_size: int = 8,
         max_input_tokens: int = 2048,
-        max_new_tokens: int = 10,
+        max_new_tokens: int = 32,
         trust_remote_code: bool = False,
     ) -> None:
         from seas.models import load_for_inference
@@ -99,6 +99,18 @@ class LlamaGuardJudge:
         self.tokenizer, self.model = load_for_inference(model, dtype, trust_remote_code)
         self.batch_size, self.max_input_tokens, self.max_new_tokens = batch_size, max_input_tokens, max_new_tokens
         self.truncated = 0
+
+    def _fit(self, prompt: str, response: str) -> tuple[str, str]:
+        """Shorten the prompt and response (not the template around them) to the input window."""
+        budget = self.max_input_tokens - 400  # room for the template and its category list
+        ids_p = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        ids_r = self.tokenizer(response, add_special_tokens=False)["input_ids"]
+        if len(ids_p) + len(ids_r) <= budget:
+            return prompt, response
+        self.truncated += 1
+        keep_p = min(len(ids_p), budget // 2)
+        keep_r = max(0, budget - keep_p)
+        return self.tokenizer.decode(ids_p[:keep_p]), self.tokenizer.decode(ids_r[:keep_r])
 
     def build_prompt(self, prompt: str, response: str) -> str:
         if getattr(self.tokenizer, "chat_template", None):
@@ -109,14 +121,10 @@ class LlamaGuardJudge:
     def judge(self, prompts: Sequence[str], responses: Sequence[str]) -> list[Judgement]:
         import torch
 
-        texts = [self.build_prompt(p, r) for p, r in zip(prompts, responses, strict=True)]
+        texts = [self.build_prompt(*self._fit(p, r)) for p, r in zip(prompts, responses, strict=True)]
         out: list[Judgement] = []
         for i in tqdm(range(0, len(texts), self.batch_size), desc="llama-guard", leave=False):
-            enc = self.tokenizer(
-                texts[i : i + self.batch_size], return_tensors="pt", padding=True, truncation=True,
-                max_length=self.max_input_tokens, add_special_tokens=False,
-            )
-            self.truncated += int((enc["attention_mask"].sum(-1) >= self.max_input_tokens).sum())
+            enc = self.tokenizer(texts[i : i + self.batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
             with torch.inference_mode():
                 gen = self.model.generate(
                     **enc, max_new_tokens=self.max_new_tokens, do_sample=False,
