@@ -105,6 +105,10 @@ class TrainConfig:
             "or a path to an accelerate config file. Paper: DeepSpeed ZeRO-3."
         ),
     )
+    precompute_ref_log_probs: bool = field(
+        default=True,
+        metadata=_help("DPO only, one process: compute the reference model's log-probs once before training (same loss, fewer forward passes when epochs > 1)."),
+    )
     report_to: str = field(
         default="none",
         metadata=_help("Training logs: 'none', 'tensorboard', 'wandb' (or a comma-separated list), passed to TRL."),

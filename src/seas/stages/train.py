@@ -167,7 +167,8 @@ def _train_here(
         from trl import DPOConfig, DPOTrainer
 
         trainer = DPOTrainer(
-            model=model, args=DPOConfig(beta=cfg.beta, **args), train_dataset=data, processing_class=tok,
+            model=model, args=DPOConfig(beta=cfg.beta, precompute_ref_log_probs=cfg.precompute_ref_log_probs, **args),
+            train_dataset=data, processing_class=tok,
             peft_config=_peft_config(cfg),
         )
     _check_dropped(trainer, len(rows), cfg.max_length, kind)
@@ -222,7 +223,8 @@ def launch(
     shutil.rmtree(job_dir, ignore_errors=True)
     job_dir.mkdir(parents=True)
     write_jsonl(job_dir / "rows.jsonl", rows)
-    one = dataclasses.replace(cfg, num_processes=1)  # the workers train in place
+    # the workers train in place; TRL's reference precompute does not run across processes
+    one = dataclasses.replace(cfg, num_processes=1, precompute_ref_log_probs=False)
     write_json(job_dir / "job.json", {
         "kind": kind, "parent": parent, "model": dataclasses.asdict(model_cfg), "train": dataclasses.asdict(one),
         "rows": str(job_dir / "rows.jsonl"), "out": str(out), "seed": seed,
