@@ -173,7 +173,7 @@ def bench_dpo(quick: bool) -> dict[str, Any]:
         tok = load_tokenizer("embedded")
         model = load_model("embedded")
         args = DPOConfig(output_dir=str(tmp / "trl"), report_to="none", save_strategy="no", logging_steps=1,
-                         per_device_train_batch_size=4, num_train_epochs=1, use_cpu=True)
+                         per_device_train_batch_size=4, num_train_epochs=2, use_cpu=True)
         trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(dpo_rows(tok, pairs)),
                              processing_class=tok)
         t = time.perf_counter()
@@ -182,7 +182,7 @@ def bench_dpo(quick: bool) -> dict[str, Any]:
         trl_loss = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         del trainer, model
 
-        cfg = TrainConfig(learning_rate=2e-4, epochs=1, batch_size=4, max_length=256, use_lora=True)
+        cfg = TrainConfig(learning_rate=2e-4, epochs=2, batch_size=4, max_length=256, use_lora=True)
         t = time.perf_counter()
         stats = train("dpo", "embedded", ModelConfig(), cfg, pairs, tmp / "seas", seed=0)
         seas_s = time.perf_counter() - t
