@@ -1,13 +1,18 @@
-"""Shared fixtures: a tiny random Llama built locally (no hub), and a scripted judge."""
+"""Shared fixtures: a tiny random Llama built locally (no hub), a scripted judge, and a
+scripted OpenAI-like HTTP server on loopback."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pytest
 
@@ -100,40 +105,60 @@ def tiny_config_dict(model: str, seeds: str, **top: object) -> dict:
 
 
 class FakeServer:
-    """An HTTP server on loopback whose answers a test scripts: ``replies`` is a list
-    of (status, JSON body) served in order (the last one repeats); requests are kept."""
+    """An OpenAI-like server on loopback. ``script`` is a list of replies used in order
+    (then ``default``): an int status, or a callable(body) -> (status, json, headers)."""
 
-    def __init__(self) -> None:
-        import json
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.replies: list[tuple[int, object]] = [(200, {})]
-        self.requests: list[dict] = []
-        lock = threading.Lock()
-        server = self
+    def __init__(self, default: Any = 200, honour_n: bool = True, delay: float = 0.0) -> None:
+        self.script: list[Any] = []
+        self.default, self.honour_n, self.delay = default, honour_n, delay
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.inflight = self.max_inflight = 0
+        fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with lock:
-                    server.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-                    status, reply = server.replies.pop(0) if len(server.replies) > 1 else server.replies[0]
-                if callable(reply):
-                    reply = reply(body)
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
+            def log_message(self, *a: Any) -> None:
                 pass
 
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with fake.lock:
+                    fake.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
+                    step = fake.script.pop(0) if fake.script else fake.default
+                    fake.inflight += 1
+                    fake.max_inflight = max(fake.max_inflight, fake.inflight)
+                try:
+                    if fake.delay:
+                        time.sleep(fake.delay)
+                    status, data, headers = step(body) if callable(step) else fake.reply(step, body)
+                    raw = json.dumps(data).encode()
+                    self.send_response(status)
+                    for k, v in {"Content-Type": "application/json", **headers}.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+                finally:
+                    with fake.lock:
+                        fake.inflight -= 1
+
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def reply(self, status: int, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if status != 200:
+            return status, {"error": {"message": f"scripted {status}"}}, {"Retry-After": "0"} if status == 429 else {}
+        k = body.get("n", 1) if self.honour_n else 1
+        chat = "messages" in body
+        last = body["messages"][-1]["content"] if chat else body["prompt"]
+        choices = [
+            {"index": j, **({"message": {"role": "assistant", "content": f" {last}#{body['seed']}#{j} "}} if chat
+                            else {"text": f"{last}#{body['seed']}#{j}"})}
+            for j in range(k)
+        ]
+        return 200, {"object": "chat.completion" if chat else "text_completion", "choices": choices}, {}
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -141,7 +166,14 @@ class FakeServer:
 
 
 @pytest.fixture
-def fake_server():
-    s = FakeServer()
-    yield s
-    s.close()
+def fake():
+    """Start scripted fake servers: ``fake(default=..., honour_n=..., delay=...)``."""
+    servers: list[FakeServer] = []
+
+    def make(**kw: Any) -> FakeServer:
+        servers.append(FakeServer(**kw))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()

@@ -71,48 +71,49 @@ def test_rubric_parser():
     assert parse_rubric("{not json}").label == "unknown"
 
 
-def _chat(content: str) -> dict:
-    return {"choices": [{"message": {"role": "assistant", "content": content}}]}
+def _chat(content: str):
+    """A fake-server step answering every request with ``content``."""
+    return lambda body: (200, {"choices": [{"message": {"role": "assistant", "content": content}}]}, {})
 
 
-def test_openai_judge_parses_retries_and_sends_the_key(fake_server, monkeypatch):
+def test_openai_judge_parses_retries_and_sends_the_key(fake, monkeypatch):
     monkeypatch.setenv("SEAS_TEST_KEY", "sk-test")
-    fake_server.replies = [(503, {"error": "busy"}), (429, {"error": "slow down"}),
-                           (200, lambda body: _chat('{"label": "unsafe", "score": 0.8}'))]
-    judge = make_judge("openai", model="m", base_url=fake_server.url, api_key_env="SEAS_TEST_KEY", retries=3)
+    server = fake(default=_chat('{"label": "unsafe", "score": 0.8}'))
+    server.script = [503, 429]
+    judge = make_judge("openai", model="m", base_url=server.url, api_key_env="SEAS_TEST_KEY", retries=3)
     verdicts = judge.judge(["p1", "p2"], ["r1", "r2"])
     assert [v.label for v in verdicts] == ["unsafe", "unsafe"]
-    assert len(fake_server.requests) == 4  # two retried, two served
-    assert fake_server.requests[-1]["auth"] == "Bearer sk-test"
-    assert fake_server.requests[-1]["path"] == "/v1/chat/completions"
+    assert len(server.requests) == 4  # two retried, two served
+    assert server.requests[-1]["headers"]["Authorization"] == "Bearer sk-test"
+    assert server.requests[-1]["path"] == "/v1/chat/completions"
     # an unparseable answer is unknown, never safe
-    fake_server.replies = [(200, _chat("I think it is fine"))]
+    server.default = _chat("I think it is fine")
     assert judge.judge(["p"], ["r"])[0].label == "unknown"
-    fake_server.replies = [(200, {"unexpected": True})]
+    server.default = lambda body: (200, {"unexpected": True}, {})
     with pytest.raises(BackendError, match="no 'choices'"):  # a broken reply fails loudly
         judge.judge(["p"], ["r"])
 
 
-def test_openai_judge_fails_clearly_when_the_server_stays_down(fake_server):
-    fake_server.replies = [(500, {"error": "down"})]
-    judge = make_judge("openai", model="m", base_url=fake_server.url, retries=1)
+def test_openai_judge_fails_clearly_when_the_server_stays_down(fake):
+    server = fake(default=500)
+    judge = make_judge("openai", model="m", base_url=server.url, retries=1)
     with pytest.raises(BackendError, match=r"gave up after 2 attempts.*500"):
         judge.judge(["p"], ["r"])
-    fake_server.replies = [(401, {"error": "bad key"})]
+    server.default = 401
     with pytest.raises(BackendError, match="401"):  # not retried
         judge.judge(["p"], ["r"])
-    assert len(fake_server.requests) == 3
+    assert len(server.requests) == 3
     dead = make_judge("openai", model="m", base_url="http://127.0.0.1:9/v1", retries=0, timeout=2)
     with pytest.raises(BackendError, match="127.0.0.1:9"):
         dead.judge(["p"], ["r"])
 
 
-def test_llama_guard_mode_over_http(fake_server):
-    fake_server.replies = [(200, _chat("unsafe\nS2"))]
-    judge = make_judge("openai", model="lg", base_url=fake_server.url, mode="llama-guard")
+def test_llama_guard_mode_over_http(fake):
+    server = fake(default=_chat("unsafe\nS2"))
+    judge = make_judge("openai", model="lg", base_url=server.url, mode="llama-guard")
     (v,) = judge.judge(["p"], ["r"])
     assert (v.label, v.categories) == ("unsafe", ("S2",))
-    assert [m["role"] for m in fake_server.requests[0]["body"]["messages"]] == ["user", "assistant"]
+    assert [m["role"] for m in server.requests[0]["body"]["messages"]] == ["user", "assistant"]
 
 
 @pytest.mark.parametrize(

@@ -15,12 +15,29 @@ import logging
 import os
 import sys
 import traceback
-from typing import Sequence
+from typing import Any, Sequence
 
 from seas import __version__
 
 
 COMMAND_MODULES: list[str] = ["seas.judges.cli", "seas.eval.cli", "seas.report.cli"]  # each module has register(subparsers)
+
+
+def key_values(items: Sequence[str] | None, flag: str, example: str) -> dict[str, Any]:
+    """``KEY=VALUE`` command-line pairs; values are read as YAML scalars (numbers, true/false).
+
+    >>> key_values(["a=1", "b=x=y", "c=true"], "--set", "a=1")
+    {'a': 1, 'b': 'x=y', 'c': True}
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {example}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

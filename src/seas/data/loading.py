@@ -37,7 +37,7 @@ def builtin_path(kind: str) -> Path:
     return BUILTIN_DIR / BUILTIN_FILES[kind]
 
 
-def _read_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
+def read_file_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """(location, row) for every row of a local file; location is 'file:line'."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
@@ -111,9 +111,9 @@ def load_rows(
         split: keep rows of this split (a 'split' column, or a dataset split).
     """
     if source == "builtin":
-        raw = _read_rows(builtin_path(kind))
+        raw = read_file_rows(builtin_path(kind))
     elif os.path.isfile(source):
-        raw = _read_rows(Path(source))
+        raw = read_file_rows(Path(source))
     elif source.lower().endswith(FILE_SUFFIXES):
         raise ValueError(f"{kind} source {source!r}: no such file")
     elif os.path.isdir(source) or ("/" in source and not source.startswith((".", "/"))):

@@ -15,22 +15,17 @@ import argparse
 import os
 from typing import Any
 
-import yaml
+from seas.cli import key_values
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. held_out_seeds=28")
-        key = key.strip().removeprefix("eval.")
-        out[key] = yaml.safe_load(value)
-    return out
+    pairs = key_values(items, "--set", "held_out_seeds=28")
+    return {key.removeprefix("eval."): value for key, value in pairs.items()}
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from seas.eval.evaluate import evaluate
+    from seas.eval.summary import eval_summary
 
     result = evaluate(
         args.dir,
@@ -40,28 +35,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         judge=args.judge,
         overrides=_overrides(args.set),
     )
-    print(summary(result))
+    print(eval_summary(result))
     print(f"\neval: {os.path.join(args.dir, 'eval.json')}   (HTML: seas report {args.dir})")
     return 0
-
-
-def _fmt(value: float | None) -> str:
-    return "  n/a" if value is None else f"{value:5.2f}"
-
-
-def summary(result: dict[str, Any]) -> str:
-    """The ASR matrix and each target's test ASR / over-refusal, as plain text."""
-    mat = result["asr_matrix"]
-    lines = ["ASR, red team (rows) x target (columns):", "      " + " ".join(f"{t[:8]:>8}" for t in mat["targets"])]
-    for r, row in zip(mat["redteams"], mat["values"]):
-        lines.append(f"{r:>5} " + " ".join(f"{_fmt(v):>8}" for v in row))
-    lines.append("\ntarget   test ASR        over-refusal   capability vs T0")
-    for t, sets in result["target_asr"].items():
-        a = sets.get("test", {}).get("value")
-        o = result["over_refusal"].get(t, {}).get("harmless", {}).get("value")
-        c = result["capability"]["models"].get(t, {}).get("delta_vs_T0")
-        lines.append(f"{t[:8]:>8} {_fmt(a):>9}  {_fmt(o):>14}  {'' if c is None else f'{c:+.3f} nats/token':>18}")
-    return "\n".join(lines)
 
 
 def register(sub: Any) -> None:

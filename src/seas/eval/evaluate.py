@@ -145,29 +145,9 @@ def external_target(spec: str, cfg: SeasConfig) -> EvalModel:
     return EvalModel(f"ext:{spec}", "target", spec, mc, dataclasses.replace(gen, backend="hf"), external=True)
 
 
-class _RemoteGenerator:
-    """Like LazyGenerator, for an OpenAI-compatible server (connects on first use)."""
-
-    def __init__(self, model: str, base_url: str, gen: GenerationConfig) -> None:
-        self.model, self.base_url, self.gen = model, base_url, gen
-        self._g: Any = None
-
-    def __call__(self, prompts: Sequence[Any], n: int, seed: int, desc: str) -> list[list[str]]:
-        if self._g is None:
-            from seas.backends import make_generator
-
-            self._g = make_generator("openai", self.model, base_url=self.base_url)
-        return self._g.generate(prompts, n, self.gen, seed, desc)  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        if self._g is not None:
-            self._g.close()
-            self._g = None
-
-
 def _generator(m: EvalModel) -> Any:
-    if m.base_url:
-        return _RemoteGenerator(m.ref, m.base_url, m.gen)
+    if m.base_url:  # an OpenAI-compatible server: only its URL is an option
+        return LazyGenerator(m.ref, m.model_cfg, dataclasses.replace(m.gen, backend="openai", options={"base_url": m.base_url}))
     return LazyGenerator(m.ref, m.model_cfg, m.gen)
 
 

@@ -6,26 +6,14 @@ import argparse
 import json
 from typing import Any
 
+from seas.cli import key_values
 from seas.judges import judge_names
-
-
-def parse_options(items: list[str] | None) -> dict[str, Any]:
-    """``key=value`` pairs; values are read as YAML scalars (numbers, true/false)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--option expects key=value, got {item!r}")
-        out[key] = yaml.safe_load(value)
-    return out
 
 
 def _judge(args: argparse.Namespace) -> Any:
     from seas.judges import make_judge
 
-    return make_judge(args.judge, **parse_options(args.option))
+    return make_judge(args.judge, **key_values(args.option, "--option", "threshold=0.6"))
 
 
 def _cmd_judge(args: argparse.Namespace) -> int:

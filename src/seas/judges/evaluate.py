@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import time
 from pathlib import Path
@@ -16,14 +15,16 @@ log = logging.getLogger(__name__)
 
 
 def read_pairs(path: str | Path) -> list[dict[str, Any]]:
-    """Rows with ``prompt`` and ``response`` from JSONL or CSV; a row without them is an
-    error naming the row. Every other field is kept as is."""
+    """Rows with ``prompt`` and ``response`` from JSONL, JSON, CSV or Parquet (any other
+    ending is read as JSONL); a row without them is an error naming the row. Every other
+    field is kept as is."""
+    from seas.data.loading import FILE_SUFFIXES, read_file_rows
+
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{path}: no such file")
-    if path.suffix.lower() == ".csv":
-        with open(path, newline="", encoding="utf-8") as f:
-            located = [(f"{path}:{i}", dict(r)) for i, r in enumerate(csv.DictReader(f), start=2)]
+    if path.suffix.lower() in FILE_SUFFIXES:
+        located = read_file_rows(path)
     else:
         located = [(f"{path}:{n}", r) for n, r in iter_jsonl(path)]
     for where, row in located:
