@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from seas.config import ConfigError, config_from_dict, iter_fields, load_config, SeasConfig
+from seas.config import ConfigError, config_from_dict, iter_fields, load_config, SeasConfig, with_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +34,18 @@ def test_bad_values_are_named(tmp_path):
     p.write_text("iterations: [1\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(p)
+
+
+def test_overrides_are_dotted_and_checked():
+    cfg = with_overrides(SeasConfig(), {"target.chosen": "written-refusal", "target.dpo.learning_rate": "1e-4"})
+    assert cfg.target.chosen == "written-refusal" and cfg.target.dpo.learning_rate == 1e-4
+    assert SeasConfig().target.chosen == "safe-sample"  # the original is untouched
+    with pytest.raises(ConfigError, match=r"target\.chosen: must be one of safe-sample, written-refusal"):
+        with_overrides(SeasConfig(), {"target.chosen": "refuse"})
+    with pytest.raises(ConfigError, match=r"target\.dpo\.epoch: unknown key \(did you mean 'epochs'\?\)"):
+        with_overrides(SeasConfig(), {"target.dpo.epoch": 3})
+    with pytest.raises(ConfigError, match=r"iterations: not a section"):
+        with_overrides(SeasConfig(), {"iterations.x": 3})
 
 
 def test_yaml_scientific_notation_string_is_a_number():

@@ -133,6 +133,11 @@ def test_cli_help_and_clear_errors(tmp_path):
     assert r.returncode == 2
     assert "redteam.prompts_per_sed: unknown key (did you mean 'prompts_per_seed'?)" in r.stderr
     assert "Traceback" not in r.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text("iterations: 1\n")
+    r = _cli("run", "--config", str(good), "--output-dir", str(tmp_path / "o"), "--set", "target.chosen=refuse")
+    assert r.returncode == 2 and "target.chosen: must be one of safe-sample, written-refusal" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "o").exists()
 
 
 def test_kill_and_resume_loses_and_duplicates_nothing(one_run, tmp_path):

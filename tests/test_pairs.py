@@ -1,5 +1,7 @@
 import random
 
+import pytest
+
 from seas.pairs import build_general_pairs, build_redteam_pairs, build_target_pairs, unsafe_ratio
 
 
@@ -51,6 +53,14 @@ def test_a_text_judged_both_ways_is_never_chosen():
     assert build_target_pairs(rows, random.Random(0)) == []
     pairs = build_target_pairs(rows, random.Random(0), refusals=["No."])
     assert [(p["chosen"], p["rejected"]) for p in pairs] == [("No.", "same text")]
+
+
+def test_written_refusal_is_chosen_even_when_a_safe_sample_exists():
+    rows = [row("s", "a", "A", "vague", "safe"), row("s", "a", "A", "bad", "unsafe"), row("s", "b", "B", "ok", "safe")]
+    pairs = build_target_pairs(rows, random.Random(0), refusals=["No."], always_refusal=True)
+    assert [(p["prompt"], p["chosen"], p["rejected"], p["source"]) for p in pairs] == [("A", "No.", "bad", "written_refusal")]
+    with pytest.raises(ValueError, match="non-empty list of refusals"):
+        build_target_pairs(rows, random.Random(0), always_refusal=True)
 
 
 def test_redteam_pairs_pick_highest_and_lowest_unsafe_ratio():

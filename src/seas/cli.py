@@ -41,10 +41,10 @@ def key_values(items: Sequence[str] | None, flag: str, example: str) -> dict[str
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from seas.config import load_config
+    from seas.config import load_config, with_overrides
     from seas.loop import run, summary
 
-    cfg = load_config(args.config)
+    cfg = with_overrides(load_config(args.config), key_values(args.set, "--set", "target.dpo.epochs=3"))
     if args.iterations is not None:
         cfg.iterations = args.iterations
     metrics = run(cfg, args.output_dir, force=args.force)
@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, help="run directory (created, or resumed if it exists)")
     p.add_argument("--iterations", type=int, default=None, help="override the config's number of iterations")
     p.add_argument("--force", action="store_true", help="continue a run even if its config changed")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key (dotted, repeatable), e.g. --set target.chosen=written-refusal")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser(

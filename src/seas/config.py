@@ -154,6 +154,9 @@ class RedTeamConfig:
             raise ConfigError("sft_examples: must be >= 0")
 
 
+TARGET_CHOSEN = ("safe-sample", "written-refusal")
+
+
 @dataclass
 class TargetConfig:
     """The defender T: an instruct model (or SFT of a base model), then DPO each iteration."""
@@ -179,6 +182,14 @@ class TargetConfig:
             "Small models rarely refuse, so the paper's rule finds few pairs."
         ),
     )
+    chosen: str = field(
+        default="safe-sample",
+        metadata=_help(
+            "The chosen side of a safety pair: 'safe-sample' (paper: a response the judge called safe) or "
+            "'written-refusal' (departs from the paper: a refusal from data.refusals, for every prompt with an "
+            "unsafe response; a small model's safe samples are mostly vague, not refusals)."
+        ),
+    )
     pairs_per_prompt: int = field(
         default=1,
         metadata=_help(
@@ -191,6 +202,8 @@ class TargetConfig:
 
     def __post_init__(self) -> None:
         _check_positive("pairs_per_prompt", self.pairs_per_prompt)
+        if self.chosen not in TARGET_CHOSEN:
+            raise ConfigError(f"chosen: must be one of {', '.join(TARGET_CHOSEN)}, got {self.chosen!r}")
         if self.init not in ("as-is", "sft"):
             raise ConfigError(f"init: must be 'as-is' or 'sft', got {self.init!r}")
         _check_positive("responses_per_prompt", self.responses_per_prompt)
@@ -400,6 +413,27 @@ def load_config(path: str | Path) -> SeasConfig:
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
+
+
+def with_overrides(cfg: SeasConfig, overrides: dict[str, Any] | None, prefix: str = "") -> SeasConfig:
+    """A copy of ``cfg`` with dotted keys replaced (``{"target.dpo.epochs": 3}``), checked
+    like a config file: an unknown key or a bad value is a ConfigError naming it.
+
+    >>> with_overrides(SeasConfig(), {"target.dpo.epochs": 3}).target.dpo.epochs
+    3.0
+    """
+    if not overrides:
+        return cfg
+    data = config_to_dict(cfg)
+    for dotted, value in overrides.items():
+        *parents, leaf = (prefix + dotted).split(".")
+        node = data
+        for i, part in enumerate(parents):
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"{'.'.join(parents[: i + 1])}: not a section of the config (in {prefix + dotted!r})")
+            node = node[part]
+        node[leaf] = value
+    return config_from_dict(data)
 
 
 def dump_config(cfg: SeasConfig) -> str:

@@ -137,7 +137,9 @@ def run(cfg: SeasConfig, output_dir: str | Path, force: bool = False) -> dict[st
             red_pairs = _pairs(d / "redteam_pairs.jsonl", lambda: build_redteam_pairs(rows))
 
             def target_pairs() -> list[dict[str, Any]]:
-                safety = build_target_pairs(rows, rng, refusals if cfg.target.refusal_fallback else (), cfg.target.pairs_per_prompt)
+                written = cfg.target.chosen == "written-refusal"
+                safety = build_target_pairs(rows, rng, refusals if cfg.target.refusal_fallback or written else (),
+                                            cfg.target.pairs_per_prompt, always_refusal=written)
                 n_general = round(cfg.target.general_pairs_ratio * len(safety))
                 return safety + build_general_pairs(general, refusals, n_general, rng)
 

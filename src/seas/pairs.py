@@ -91,14 +91,17 @@ def build_target_pairs(
     rng: random.Random,
     refusals: Sequence[str] = (),
     per_prompt: int = 1,
+    always_refusal: bool = False,
 ) -> list[dict[str, Any]]:
     """Per prompt with both a safe and an unsafe response: chosen = safe, rejected = unsafe.
 
     With ``refusals`` (the refusal-fallback option, a departure from the paper), a
     prompt that has unsafe responses but no safe one gets a written refusal as chosen.
     ``per_prompt`` > 1 (also a departure) pairs up to that many distinct unsafe
-    responses of a prompt, each with its own chosen side. ``unknown`` responses are
-    never used on either side.
+    responses of a prompt, each with its own chosen side. ``always_refusal`` (the
+    ``target.chosen: written-refusal`` option, a departure too) puts a written refusal on
+    the chosen side of every pair, even when a safe sample exists. ``unknown`` responses
+    are never used on either side.
 
     >>> rows = [
     ...   {"seed_id": "s", "prompt_id": "p", "prompt": "P", "response": "no", "label": "safe"},
@@ -110,11 +113,15 @@ def build_target_pairs(
     """
     if per_prompt < 1:
         raise ValueError(f"pairs per prompt must be at least 1, got {per_prompt}")
+    if always_refusal and not refusals:
+        raise ValueError("written refusals as chosen need a non-empty list of refusals")
     pairs = []
     for pid, g in group_prompts(rows).items():
         unsafe = sorted({r["response"] for r in g["rows"] if r["label"] == UNSAFE})
         # a text judged both ways (e.g. a score at the threshold) is never the chosen side
         safe = [r["response"] for r in g["rows"] if r["label"] == SAFE and r["response"] not in unsafe]
+        if always_refusal:
+            safe = []
         if not unsafe or not (safe or refusals):
             continue
         rejected = rng.sample(unsafe, min(per_prompt, len(unsafe)))

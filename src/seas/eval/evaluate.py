@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 from urllib.parse import urldefrag
 
-from seas.config import EvalConfig, GenerationConfig, ModelConfig, SeasConfig, config_from_dict, config_to_dict, load_config
+from seas.config import EvalConfig, GenerationConfig, ModelConfig, SeasConfig, load_config, with_overrides
 from seas.data.loading import load_general, load_harmless, load_prompts
 from seas.data.seeds import sample_seeds
 from seas.data.templates import clean_generated_prompt, redteam_instruction
@@ -284,11 +284,7 @@ def _seed_of(*parts: object) -> int:
 
 def eval_config(cfg: SeasConfig, overrides: dict[str, Any] | None) -> SeasConfig:
     """The run's config with ``eval`` keys overridden (checked like the config file)."""
-    if not overrides:
-        return cfg
-    data = config_to_dict(cfg)
-    data["eval"] = {**data["eval"], **overrides}
-    return config_from_dict(data)
+    return with_overrides(cfg, overrides, prefix="eval.")
 
 
 def evaluate(
