@@ -28,3 +28,16 @@ def test_hf_generator_batches_samples_and_is_reproducible(tiny_model):
     assert "<|im_start|>assistant" in render(gen.tokenizer, prompts[0])[0]
     assert render(gen.tokenizer, "raw")[0] == "raw"
     assert gen.tokenizer.padding_side == "left"
+
+
+def test_shared_prefill_gives_the_same_samples(tiny_model):
+    # each prompt is encoded once and its cache copied to its samples; the samples must
+    # be the ones generate(num_return_sequences=n) gives (same seed, same batch layout)
+    gen = HFGenerator(tiny_model)
+    assert gen._prefill_args is not None
+    prompts = [[{"role": "user", "content": "hello there"}], "raw text prompt", [{"role": "user", "content": "x " * 30}]]
+    s = GenerationConfig(temperature=0.8, top_p=0.9, max_new_tokens=8, batch_size=8)
+    shared = gen.generate(prompts, 4, s, seed=3)
+    assert gen._prefill_args is not None  # the tiny llama's cache was shared, not skipped
+    gen._prefill_args = None
+    assert gen.generate(prompts, 4, s, seed=3) == shared

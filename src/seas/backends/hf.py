@@ -73,6 +73,7 @@ class HFGenerator:
         self.tokenizer.padding_side = "left"
         self.model = model or load_model(model_ref, dtype, trust_remote_code)
         self.model.eval()
+        self._prefill_args = _prefill_args(self.model)
 
     def generate(
         self, prompts: Sequence[Prompt], n: int, settings: GenerationConfig, seed: int, desc: str = ""
@@ -93,15 +94,16 @@ class HFGenerator:
             torch.manual_seed(seed * 100_003 + b)  # reproducible per batch, also after a resume
             nucleus = sample and settings.top_p < 1.0
             with torch.inference_mode():
+                inputs = self._shared_prefill(batch, n) if n > 1 else None
                 gen = self.model.generate(
-                    **batch,
+                    **(inputs or batch),
                     do_sample=sample,
                     temperature=settings.temperature if sample else None,
                     top_p=None,
                     top_k=0 if sample else None,
                     logits_processor=LogitsProcessorList([FastTopP(settings.top_p)]) if nucleus else None,
                     max_new_tokens=settings.max_new_tokens,
-                    num_return_sequences=n,
+                    num_return_sequences=1 if inputs else n,
                     pad_token_id=tok.pad_token_id,
                 )
             new = gen[:, batch["input_ids"].shape[1] :]
@@ -110,9 +112,48 @@ class HFGenerator:
                 out[i] = [t.strip() for t in texts[j * n : (j + 1) * n]]
         return out
 
+    def _shared_prefill(self, batch: Any, n: int) -> dict[str, Any] | None:
+        """Encode each prompt once and copy its KV cache to its ``n`` samples.
+
+        ``generate(num_return_sequences=n)`` copies the prompt n times and encodes every
+        copy; on a CPU that prefill was as costly as the decoding. The cache holds all
+        but the last prompt token, which ``generate`` then feeds as usual, so the samples
+        are the same as without sharing (tests/test_generation.py checks greedy output).
+        Models whose cache is not a plain DynamicCache (sliding-window, hybrid, linear
+        attention) keep the usual path.
+        """
+        import torch
+        from transformers import DynamicCache
+
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        if ids.shape[1] < 2 or not self._prefill_args:
+            return None
+        cache_kw, extra = self._prefill_args
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        out = self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1],
+                         use_cache=True, **extra)
+        cache = getattr(out, "past_key_values", None)
+        if type(cache) is not DynamicCache:
+            self._prefill_args = None  # this model's cache cannot be shared: do not try again
+            return None
+        cache.batch_repeat_interleave(n)
+        return {"input_ids": ids.repeat_interleave(n, 0), "attention_mask": mask.repeat_interleave(n, 0),
+                cache_kw: cache}
+
     def close(self) -> None:
         del self.model
         gc.collect()
+
+
+def _prefill_args(model: Any) -> tuple[str, dict[str, Any]] | None:
+    """(the forward's cache argument, extra arguments) for a shared prefill, or None."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    kw = "cache" if "cache" in params else "past_key_values"  # renamed within transformers 5.x
+    if kw not in params or "position_ids" not in params:
+        return None
+    return kw, {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
 
 @BACKENDS.register("hf")
