@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 HEADER = (
-    "| run | training-time ASR per iteration | target pairs | held-out ASR T0 → T_last | fall (points) | "
-    "intervals overlap | red team vs T0: R0 → R_last | over-refusal T_last | capability Δ T_last | wall time |\n"
-    "|---|---|---|---|---|---|---|---|---|---|"
+    "| run | training-time ASR per iteration | target pairs | held-out ASR T0 / T1 / ... | T0 → T_last with 95% CI | fall (points) | "
+    "intervals overlap | red team vs T0: R0 → R_last | over-refusal T0 / T1 / ... | capability Δ T_last | wall time |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -37,19 +37,21 @@ def row(name: str, run_dir: Path) -> str:
     train_asr = " / ".join(f"{m['target_asr'] * 100:.1f}%" for m in its)
     pairs = " / ".join(str(m["target_pairs"]) for m in its)
     tasr = ev["target_asr"]
-    first, last = "T0", max(tasr, key=lambda t: int(t[1:]) if t[1:].isdigit() else -1)
+    ts = sorted((t for t in tasr if t[0] == "T" and t[1:].isdigit()), key=lambda t: int(t[1:]))  # not ext: targets
+    first, last = ts[0], ts[-1]
     a, b = tasr[first]["test"], tasr[last]["test"]
+    every = " / ".join(f"{tasr[t]['test']['value'] * 100:.1f}%" for t in ts)
     fall = (a["value"] - b["value"]) * 100
     overlap = "yes" if b["ci"][1] >= a["ci"][0] and a["ci"][1] >= b["ci"][0] else "no"
     mat = ev["asr_matrix"]
     col = mat["targets"].index("T0")
     reds = f"{mat['values'][0][col] * 100:.1f}% → {mat['values'][-1][col] * 100:.1f}% (n={mat['n'][-1][col]})"
-    refusal = ev["over_refusal"][last]["harmless"]
+    refusal = " / ".join(f"{ev['over_refusal'][t]['harmless']['value'] * 100:.1f}%" for t in ts)
     cap = ev["capability"]["models"].get(last, {}).get("delta_vs_T0")
     secs = sum(sum(m.get("wall_time_s", {}).values()) for m in its)
     return (
-        f"| {name} | {train_asr} | {pairs} | {_pct(a)} → {_pct(b)} | {fall:+.1f} | {overlap} | {reds} | "
-        f"{refusal['value'] * 100:.0f}% | {'n/a' if cap is None else f'{cap:+.3f}'} | {secs / 60:.0f} min loop + "
+        f"| {name} | {train_asr} | {pairs} | {every} | {_pct(a)} → {_pct(b)} | {fall:+.1f} | {overlap} | {reds} | "
+        f"{refusal} | {'n/a' if cap is None else f'{cap:+.3f}'} | {secs / 60:.0f} min loop + "
         f"{ev['seconds'] / 60:.0f} min eval |"
     )
 
