@@ -118,7 +118,7 @@ class HFGenerator:
         ``generate(num_return_sequences=n)`` copies the prompt n times and encodes every
         copy; on a CPU that prefill was as costly as the decoding. The cache holds all
         but the last prompt token, which ``generate`` then feeds as usual, so the samples
-        are the same as without sharing (tests/test_generation.py checks greedy output).
+        are the same as without sharing (tests/test_generation.py compares them, same seed).
         Models whose cache is not a plain DynamicCache (sliding-window, hybrid, linear
         attention) keep the usual path.
         """
