@@ -119,9 +119,7 @@ def build_target_pairs(
     for pid, g in group_prompts(rows).items():
         unsafe = sorted({r["response"] for r in g["rows"] if r["label"] == UNSAFE})
         # a text judged both ways (e.g. a score at the threshold) is never the chosen side
-        safe = [r["response"] for r in g["rows"] if r["label"] == SAFE and r["response"] not in unsafe]
-        if always_refusal:
-            safe = []
+        safe = [] if always_refusal else [r["response"] for r in g["rows"] if r["label"] == SAFE and r["response"] not in unsafe]
         if not unsafe or not (safe or refusals):
             continue
         rejected = rng.sample(unsafe, min(per_prompt, len(unsafe)))
