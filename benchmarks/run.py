@@ -54,19 +54,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def matmul_flops(hidden: int, inter: int, tokens: int = 256, reps: int = 20) -> float:
-    """Dense fp32 matmul FLOP/s at the model's shapes: the compute limit for generation."""
+def matmul_flops(hidden: int, inter: int, tokens: int = 256, reps: int = 20, dtype: str = "float32") -> float:
+    """Dense matmul FLOP/s at the model's shapes, in the dtype generation runs in: the compute limit."""
     import torch
 
-    a = torch.randn(tokens, hidden)
-    w1, w2 = torch.randn(hidden, inter), torch.randn(inter, hidden)
+    dt = getattr(torch, dtype)
+    a = torch.randn(tokens, hidden, dtype=dt)
+    w1, w2 = torch.randn(hidden, inter, dtype=dt), torch.randn(inter, hidden, dtype=dt)
     for _ in range(3):
         (a @ w1) @ w2
     t = time.perf_counter()
     for _ in range(reps):
         (a @ w1) @ w2
-    dt = time.perf_counter() - t
-    return reps * 2 * 2 * tokens * hidden * inter / dt
+    return reps * 2 * 2 * tokens * hidden * inter / (time.perf_counter() - t)
 
 
 # ---------------------------------------------------------------------------- workloads
@@ -87,16 +87,18 @@ def bench_generation(quick: bool) -> dict[str, Any]:
     from seas.backends.hf import HFGenerator, render
     from seas.config import GenerationConfig
     from seas.judges import make_judge
+    from seas.models import generation_dtype, load_for_inference
 
     n_prompts, m, new = (8, 4, 32) if quick else (24, 4, 64)
     prompts = [[{"role": "user", "content": p}] for p in bench_prompts(n_prompts)]
-    gen = HFGenerator("embedded")
     settings = GenerationConfig(temperature=0.8, top_p=0.9, max_new_tokens=new, batch_size=64)
+    dtype = generation_dtype(settings.dtype, "float32")  # seas's default on this machine
+    gen = HFGenerator("embedded", dtype=dtype)
     judge = make_judge("embedded")
     judge.judge(["warm-up"], ["warm-up"])
 
-    # naive: one generate() per prompt, defaults otherwise; then judge one by one
-    tok, model = gen.tokenizer, gen.model
+    # naive: one generate() per prompt on the model as loaded by default (float32); then judge one by one
+    tok, model = load_for_inference("embedded")
     t = time.perf_counter()
     naive_tokens = 0
     for p in prompts:
@@ -124,18 +126,21 @@ def bench_generation(quick: bool) -> dict[str, Any]:
 
     cfg = model.config
     params = sum(p.numel() for p in model.parameters())
-    limit = matmul_flops(cfg.hidden_size, cfg.intermediate_size)
+    limit = matmul_flops(cfg.hidden_size, cfg.intermediate_size, dtype=dtype)
     tokens_per_s = seas_tokens / gen_s
     n = len(flat_r)
     return {
         "responses": n,
         "max_new_tokens": new,
+        "seas_dtype": dtype,
+        "naive_dtype": "float32",
         "naive_responses_per_s": n / naive_s,
         "seas_responses_per_s": n / seas_s,
         "attack_speedup_vs_naive": naive_s / seas_s,
         "seas_generated_tokens_per_s": tokens_per_s,
         "naive_generated_tokens_per_s": naive_tokens / naive_s,
         "machine_matmul_flops": limit,
+        "float32_matmul_flops": limit if dtype == "float32" else matmul_flops(cfg.hidden_size, cfg.intermediate_size),
         "model_params": params,
         "token_limit_per_s": limit / (2 * params),
         "generation_fraction_of_limit": tokens_per_s * 2 * params / limit,
@@ -182,22 +187,42 @@ def bench_dpo(quick: bool) -> dict[str, Any]:
         trl_loss = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         del trainer, model
 
-        cfg = TrainConfig(learning_rate=2e-4, epochs=2, batch_size=4, max_length=256, use_lora=True)
-        t = time.perf_counter()
-        stats = train("dpo", "embedded", ModelConfig(), cfg, pairs, tmp / "seas", seed=0)
-        seas_s = time.perf_counter() - t
-        seas_loss = [h["loss"] for h in stats["log_history"] if "loss" in h]
+        # same math as the TRL default (full fine-tuning, its learning rate and schedule), through
+        # seas's stage: the losses must match; then seas's own default (LoRA) for the demo's speed
+        same = TrainConfig(learning_rate=args.learning_rate, lr_scheduler=str(args.lr_scheduler_type.value),
+                           epochs=2, batch_size=4, max_length=256, use_lora=False)
+        lora = TrainConfig(learning_rate=2e-4, epochs=2, batch_size=4, max_length=256, use_lora=True)
+        runs = {}
+        for name, cfg in (("full", same), ("lora", lora)):
+            t = time.perf_counter()
+            stats = train("dpo", "embedded", ModelConfig(), cfg, pairs, tmp / name, seed=0)
+            runs[name] = (time.perf_counter() - t, [h["loss"] for h in stats["log_history"] if "loss" in h])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    full_s, full_loss = runs["full"]
+    lora_s, lora_loss = runs["lora"]
     return {
         "pairs": n,
+        "seas_mixed_precision": _train_precision(),
         "trl_default_pairs_per_s": n / trl_s,
-        "seas_pairs_per_s": n / seas_s,
-        "dpo_speedup_vs_trl_default": trl_s / seas_s,
+        "seas_pairs_per_s": n / full_s,
+        "dpo_speedup_vs_trl_default": trl_s / full_s,
         "trl_default_loss_curve": trl_loss,
-        "seas_loss_curve": seas_loss,
+        "seas_loss_curve": full_loss,
+        "final_loss_difference": full_loss[-1] - trl_loss[-1],
+        "seas_lora_pairs_per_s": n / lora_s,
+        "dpo_lora_speedup_vs_trl_default": trl_s / lora_s,
+        "seas_lora_loss_curve": lora_loss,
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def _train_precision() -> str:
+    from seas.config import TrainConfig
+    from seas.models.loading import fast_bf16
+
+    p = TrainConfig().mixed_precision
+    return ("bf16" if fast_bf16() else "no") if p == "auto" else p
 
 
 def bench_scaling(quick: bool) -> dict[str, Any]:

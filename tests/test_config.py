@@ -67,3 +67,23 @@ def test_report_to_passes_through_to_trl(tmp_path):
 
     assert _common_args(TrainConfig(), tmp_path, 0)["report_to"] == "none"
     assert _common_args(TrainConfig(report_to="tensorboard, wandb"), tmp_path, 0)["report_to"] == ["tensorboard", "wandb"]
+
+
+def test_mixed_precision_sets_both_trl_flags(tmp_path, monkeypatch):
+    # TRL defaults to bf16=True; "no" and a CPU without native bf16 must turn it off
+    from seas.config import TrainConfig
+    from seas.models import loading
+    from seas.stages.train import _common_args
+
+    def flags(mp: str) -> tuple[bool, bool]:
+        a = _common_args(TrainConfig(mixed_precision=mp), tmp_path, 0)
+        return a["bf16"], a["fp16"]
+
+    assert flags("no") == (False, False) and flags("bf16") == (True, False) and flags("fp16") == (False, True)
+    monkeypatch.setattr(loading, "fast_bf16", lambda: False)
+    assert flags("auto") == (False, False)
+    monkeypatch.setattr(loading, "fast_bf16", lambda: True)
+    assert flags("auto") == (True, False)
+    assert _common_args(TrainConfig(extra={"bf16": False}), tmp_path, 0)["bf16"] is False  # extra wins
+    with pytest.raises(ConfigError, match="mixed_precision"):
+        TrainConfig(mixed_precision="int8")

@@ -65,7 +65,12 @@ class GenerationConfig:
     temperature: float = field(default=0.8, metadata=_help("Sampling temperature. Paper: 0.8."))
     top_p: float = field(default=0.9, metadata=_help("Nucleus sampling. Paper: 0.9."))
     max_new_tokens: int = field(default=256, metadata=_help("Cap on generated tokens per sample."))
-    batch_size: int = field(default=16, metadata=_help("Sequences generated at once (prompts x samples)."))
+    batch_size: int = field(default=32, metadata=_help("Sequences generated at once (prompts x samples)."))
+    dtype: str = field(default="auto", metadata=_help(
+            "Sampling precision: 'auto' (bfloat16 where the GPU or CPU computes it natively, e.g. AVX512-BF16 "
+            "or AMX; else model.dtype), float32, bfloat16 or float16. Training and scoring keep model.dtype."
+        ),
+    )
     options: dict[str, Any] = field(default_factory=dict, metadata=_help("Backend-specific options."))
 
     def __post_init__(self) -> None:
@@ -73,6 +78,8 @@ class GenerationConfig:
         _check_range("top_p", self.top_p, 0.0, 1.0, low_open=True)
         _check_positive("max_new_tokens", self.max_new_tokens)
         _check_positive("batch_size", self.batch_size)
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ConfigError(f"dtype: must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
 
 
 @dataclass
@@ -109,6 +116,13 @@ class TrainConfig:
         default=True,
         metadata=_help("DPO only, one process: compute the reference model's log-probs once before training (same loss, fewer forward passes when epochs > 1)."),
     )
+    mixed_precision: str = field(
+        default="auto",
+        metadata=_help(
+            "'auto' (bf16 autocast where the GPU or CPU computes bf16 natively, e.g. AVX512-BF16 or AMX; "
+            "else none: TRL's own default is bf16 everywhere), 'no', 'bf16' or 'fp16'. Weights stay in model.dtype."
+        ),
+    )
     report_to: str = field(
         default="none",
         metadata=_help("Training logs: 'none', 'tensorboard', 'wandb' (or a comma-separated list), passed to TRL."),
@@ -129,6 +143,8 @@ class TrainConfig:
         _check_positive("num_processes", self.num_processes)
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio!r}")
+        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+            raise ConfigError(f"mixed_precision: must be auto, no, bf16 or fp16, got {self.mixed_precision!r}")
 
 
 def _sft_default() -> TrainConfig:

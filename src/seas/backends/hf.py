@@ -24,35 +24,46 @@ def render(tokenizer: Any, prompt: Prompt) -> tuple[str, bool]:
     return "\n\n".join(m["content"] for m in prompt) + "\n\n", True
 
 
-class FastTopP:
-    """Nucleus sampling that sorts only the top ``k`` tokens instead of the whole vocabulary.
+class NucleusSampler:
+    """Draws the next token itself (temperature, then top-p, then a draw) and hands
+    ``generate`` a row that is ``-inf`` except at that token, so ``generate`` runs greedy.
 
-    Same rule as transformers' TopPLogitsWarper (keep a token while the probability of
-    the tokens ranked above it is below ``top_p``); rows whose top ``k`` tokens do not
-    reach ``top_p`` fall back to the full sort, so the result is exact. Sorting a 49K
-    vocabulary for every sequence at every step was a third of CPU generation time.
+    Why not transformers' own sampler: its TopPLogitsWarper sorts the whole vocabulary and
+    ``torch.multinomial`` draws one random number per vocabulary entry, for every sequence at
+    every step. On a CPU with a 49K vocabulary those two were a third of generation time
+    (torch profiler, BENCHMARKS.md). Here the nucleus is found among the top ``k`` tokens and
+    the draw is among them; a row whose top ``k`` do not reach ``top_p`` uses the whole
+    vocabulary, so the distribution is exactly transformers' (tests/test_generation.py).
+    The draw uses torch's global generator, so a seed still fixes the samples.
     """
 
-    def __init__(self, top_p: float, k: int = 256) -> None:
-        self.top_p, self.k = top_p, k
+    def __init__(self, temperature: float, top_p: float, k: int = 512) -> None:
+        self.temperature, self.top_p, self.k = temperature, top_p, k
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
-        k = min(self.k, scores.shape[-1])
-        probs = scores.float().softmax(-1)
+        tokens = self.draw((scores.float() / self.temperature).softmax(-1))
+        return torch.full_like(scores, float("-inf")).scatter_(-1, tokens[:, None], 0.0)
+
+    def draw(self, probs: Any) -> Any:
+        """One token id per row of ``probs`` (already tempered)."""
+        vocab = probs.shape[-1]
+        k = min(self.k, vocab) if self.top_p < 1.0 else vocab
         top, idx = probs.topk(k, dim=-1)
-        before = top.cumsum(-1) - top  # probability of the tokens ranked above each one
-        keep_top = before < self.top_p
-        keep_top[:, 0] = True
-        keep = torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, idx, keep_top)
-        short = top.sum(-1) < self.top_p  # the nucleus may extend past the top k
-        if bool(short.any()):
-            sp, si = probs[short].sort(-1, descending=True)
-            kb = (sp.cumsum(-1) - sp) < self.top_p
-            kb[:, 0] = True
-            keep[short] = torch.zeros_like(kb).scatter_(-1, si, kb)
-        return scores.masked_fill(~keep, float("-inf"))
+        tokens = self._pick(top, idx)
+        short = top.sum(-1) < self.top_p  # the nucleus extends past the top k: sort the whole row
+        if k < vocab and bool(short.any()):
+            tokens[short] = self._pick(*probs[short].sort(-1, descending=True))
+        return tokens
+
+    def _pick(self, top: Any, idx: Any) -> Any:
+        import torch
+
+        before = top.cumsum(-1) - top  # keep a token while the ones ranked above it hold < top_p
+        keep = before < self.top_p
+        keep[:, 0] = True
+        return idx.gather(-1, torch.multinomial(top * keep, 1))[:, 0]
 
 
 class HFGenerator:
@@ -67,11 +78,11 @@ class HFGenerator:
         model: Any = None,
         tokenizer: Any = None,
     ) -> None:
-        from seas.models import load_model, load_tokenizer
+        from seas.models import inference_device, load_model, load_tokenizer
 
         self.tokenizer = tokenizer or load_tokenizer(model_ref, trust_remote_code)
         self.tokenizer.padding_side = "left"
-        self.model = model or load_model(model_ref, dtype, trust_remote_code)
+        self.model = model or load_model(model_ref, dtype, trust_remote_code).to(inference_device())
         self.model.eval()
         self._prefill_args = _prefill_args(self.model)
 
@@ -88,22 +99,23 @@ class HFGenerator:
         per_batch = max(1, settings.batch_size // n)
         out: list[list[str]] = [[] for _ in prompts]
         batches = [order[i : i + per_batch] for i in range(0, len(order), per_batch)]
-        sample = settings.temperature > 0
+        sampler = NucleusSampler(settings.temperature, settings.top_p) if settings.temperature > 0 else None
         for b, idx in enumerate(tqdm(batches, desc=desc or "generate", unit="batch", leave=False)):
-            batch = tok.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt")
+            batch = tok.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(self.model.device)
             torch.manual_seed(seed * 100_003 + b)  # reproducible per batch, also after a resume
-            nucleus = sample and settings.top_p < 1.0
             with torch.inference_mode():
-                inputs = self._shared_prefill(batch, n) if n > 1 else None
+                inputs = (self._shared_prefill(batch, n) if n > 1 else None) or {
+                    "input_ids": batch["input_ids"].repeat_interleave(n, 0),
+                    "attention_mask": batch["attention_mask"].repeat_interleave(n, 0),
+                }
                 gen = self.model.generate(
-                    **(inputs or batch),
-                    do_sample=sample,
-                    temperature=settings.temperature if sample else None,
+                    **inputs,
+                    do_sample=False,  # the sampler below draws; generate takes its one-hot row
+                    temperature=None,
                     top_p=None,
-                    top_k=0 if sample else None,
-                    logits_processor=LogitsProcessorList([FastTopP(settings.top_p)]) if nucleus else None,
+                    top_k=None,
+                    logits_processor=LogitsProcessorList([sampler]) if sampler else None,
                     max_new_tokens=settings.max_new_tokens,
-                    num_return_sequences=1 if inputs else n,
                     pad_token_id=tok.pad_token_id,
                 )
             new = gen[:, batch["input_ids"].shape[1] :]

@@ -51,11 +51,9 @@ def reference_logprobs(
     """
     import torch
 
-    from seas.models import load_model, load_tokenizer
+    from seas.models import load_for_inference
 
-    tok = load_tokenizer(ref, model_cfg.trust_remote_code)
-    model = load_model(ref, model_cfg.dtype, model_cfg.trust_remote_code)
-    model.eval()
+    tok, model = load_for_inference(ref, model_cfg.dtype, model_cfg.trust_remote_code)
     seqs = []
     for ex in examples:
         p_ids, r_ids = encode_pair(tok, ex["prompt"], ex["response"])
@@ -67,8 +65,8 @@ def reference_logprobs(
         for b in range(0, len(seqs), batch_size):
             batch = seqs[b : b + batch_size]
             width = max(len(ids) for _, ids, _ in batch)
-            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for _, ids, _ in batch])
-            attn = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for _, ids, _ in batch])
+            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for _, ids, _ in batch], device=model.device)
+            attn = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for _, ids, _ in batch], device=model.device)
             with torch.inference_mode():
                 logits = model(input_ids=input_ids, attention_mask=attn).logits[:, :-1].float()
                 # log p(token t | tokens < t), read at position t-1

@@ -124,7 +124,7 @@ class LlamaGuardJudge:
         texts = [self.build_prompt(*self._fit(p, r)) for p, r in zip(prompts, responses, strict=True)]
         out: list[Judgement] = []
         for i in tqdm(range(0, len(texts), self.batch_size), desc="llama-guard", leave=False):
-            enc = self.tokenizer(texts[i : i + self.batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = self.tokenizer(texts[i : i + self.batch_size], return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
             with torch.inference_mode():
                 gen = self.model.generate(
                     **enc, max_new_tokens=self.max_new_tokens, do_sample=False,

@@ -54,7 +54,7 @@ class PromptedJudge:
         texts = [self._text(p, r) for p, r in zip(prompts, responses, strict=True)]
         out: list[Judgement] = []
         for i in tqdm(range(0, len(texts), self.batch_size), desc="prompted judge", leave=False):
-            enc = self.tokenizer(texts[i : i + self.batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = self.tokenizer(texts[i : i + self.batch_size], return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
             with torch.inference_mode():
                 logits = self.model(**enc, logits_to_keep=1).logits[:, -1, :].float()
             probs = logits.softmax(-1)

@@ -1,8 +1,10 @@
 """Model references, the embedded default, and loading (see ``loading``)."""
 
 from seas.models.loading import (
-    load_for_inference,
     EMBEDDED,
+    generation_dtype,
+    inference_device,
+    load_for_inference,
     ModelError,
     describe,
     embedded_checkpoint,
@@ -13,8 +15,10 @@ from seas.models.loading import (
 )
 
 __all__ = [
-    "load_for_inference",
     "EMBEDDED",
+    "generation_dtype",
+    "inference_device",
+    "load_for_inference",
     "ModelError",
     "describe",
     "embedded_checkpoint",

@@ -47,11 +47,12 @@ class LazyGenerator:
     def __call__(self, prompts: Sequence[Any], n: int, seed: int, desc: str) -> list[list[str]]:
         if self._g is None:
             from seas.backends import make_generator
+            from seas.models import generation_dtype
 
             self._g = make_generator(
                 self.gen.backend,
                 self.model_ref,
-                dtype=self.model_cfg.dtype,
+                dtype=generation_dtype(self.gen.dtype, self.model_cfg.dtype),
                 trust_remote_code=self.model_cfg.trust_remote_code,
                 **self.gen.options,
             )

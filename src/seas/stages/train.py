@@ -67,8 +67,19 @@ def _common_args(cfg: TrainConfig, out: Path, seed: int) -> dict[str, Any]:
         "use_cpu": not torch.cuda.is_available(),
         "disable_tqdm": False,
     }
+    args.update(precision_args(cfg.mixed_precision))
     args.update(cfg.extra)
     return args
+
+
+def precision_args(mixed_precision: str) -> dict[str, bool]:
+    """TrainingArguments' bf16/fp16 for ``train.mixed_precision``, always both set: TRL's
+    configs default to bf16=True, which a CPU without native bf16 emulates slowly."""
+    if mixed_precision == "auto":
+        from seas.models.loading import fast_bf16
+
+        mixed_precision = "bf16" if fast_bf16() else "no"
+    return {"bf16": mixed_precision == "bf16", "fp16": mixed_precision == "fp16"}
 
 
 def _peft_config(cfg: TrainConfig) -> Any:
