@@ -45,7 +45,8 @@ class ModelConfig:
             "a Hugging Face model id, or a local directory. Paper: Llama-3-8B."
         ),
     )
-    dtype: str = field(default="float32", metadata=_help("float32, bfloat16 or float16 (use float32 on CPU)."))
+    dtype: str = field(default="float32", metadata=_help(
+        "Weights for training and scoring: float32, bfloat16 or float16 (float32 on CPU). Sampling uses generation.dtype."))
     trust_remote_code: bool = field(default=False, metadata=_help("Run model code from the hub. Off unless you ask."))
 
     def __post_init__(self) -> None:
