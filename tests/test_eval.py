@@ -1,3 +1,4 @@
+import dataclasses
 """`seas evaluate` on a one-iteration run of the tiny model, judged by the scripted judge."""
 
 import contextlib
@@ -248,3 +249,16 @@ def test_seas_run_can_end_with_evaluate_and_report(finished_run, tiny_model, tmp
     printed = capsys.readouterr().out
     assert "held-out evaluation" in printed and "report:" in printed
     assert (out / "eval.json").exists() and (out / "report.html").exists()
+
+
+def test_cache_folder_changes_with_what_decides_shard_content():
+    # shards are matched by index: another shard size (or sampling setting) must not reuse a cache
+    from seas.config import GenerationConfig
+    from seas.eval.evaluate import PromptSet
+
+    s = PromptSet("test", "harmful", "builtin", [{"id": "a", "prompt": "p"}])
+    g = GenerationConfig()
+    base = s.folder(g, 1, 0, 16)
+    assert base == s.folder(dataclasses.replace(g, batch_size=7), 1, 0, 16)  # batching changes speed, not what a valid answer is
+    assert base != s.folder(g, 1, 0, 64)
+    assert base != s.folder(dataclasses.replace(g, temperature=0.5), 1, 0, 16)

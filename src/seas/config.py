@@ -266,7 +266,7 @@ class EvalConfig:
         default=1234,
         metadata=_help("Seed for held-out seeds, subsets and sampling; the same for every model, so all face the same test."),
     )
-    shard_size: int = field(default=16, metadata=_help("Prompts per resumable cache shard under DIR/eval/."))
+    shard_size: int = field(default=64, metadata=_help("Prompts per resumable cache shard under DIR/eval/."))
     bootstrap: int = field(default=1000, metadata=_help("Bootstrap resamples per 95% confidence interval."))
     after_run: bool = field(
         default=False, metadata=_help("`seas run` ends with `seas evaluate` and `seas report` and prints their summary.")

@@ -161,9 +161,11 @@ class PromptSet:
     source: str
     rows: Rows  # {"id", "prompt", "category", ...}
 
-    def folder(self, gen: GenerationConfig, m: int, seed: int) -> str:
+    def folder(self, gen: GenerationConfig, m: int, seed: int, shard_size: int) -> str:
+        """Named by everything that decides its shards' content: shards are matched by index,
+        so a cache written with another shard size must not be reused."""
         settings = {k: v for k, v in dataclasses.asdict(gen).items() if k != "batch_size"}
-        key = _hash([[(r["id"], r["prompt"]) for r in self.rows], settings, m, seed])
+        key = _hash([[(r["id"], r["prompt"]) for r in self.rows], settings, m, seed, shard_size])
         return f"{_slug(self.name)}-{key[:12]}"
 
 
@@ -345,7 +347,7 @@ def evaluate(
         red_prompts: dict[str, Rows] = {}
         for r in reds:
             seed_set = PromptSet("heldout", "seeds", "", [{"id": s["seed_id"], "prompt": json.dumps(s)} for s in seeds])
-            folder = eval_dir / "gen" / r.key / seed_set.folder(r.gen, n, ecfg.seed)
+            folder = eval_dir / "gen" / r.key / seed_set.folder(r.gen, n, ecfg.seed, ecfg.shard_size)
             gen = _generator(r)
             red_prompts[r.label] = _redteam_prompts(gen, folder, seeds, n, ecfg, r.label)
             gen.close()
@@ -362,7 +364,7 @@ def evaluate(
         for t in tgts:
             gen = _generator(t)
             for s in all_sets:
-                sub = Path(t.key) / s.folder(t.gen, m, ecfg.seed)
+                sub = Path(t.key) / s.folder(t.gen, m, ecfg.seed, ecfg.shard_size)
                 folders[t.label, s.name] = sub
                 answers[t.label, s.name] = _answers(gen, eval_dir / "gen" / sub, s.rows, m, ecfg, f"{t.label} on {s.name}")
             gen.close()
