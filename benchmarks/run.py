@@ -190,8 +190,9 @@ def bench_dpo(quick: bool) -> dict[str, Any]:
         # same math as the TRL default (full fine-tuning, its learning rate and schedule), through
         # seas's stage: the losses must match; then seas's own default (LoRA) for the demo's speed
         same = TrainConfig(learning_rate=args.learning_rate, lr_scheduler=str(args.lr_scheduler_type.value),
-                           epochs=2, batch_size=4, max_length=256, use_lora=False)
-        lora = TrainConfig(learning_rate=2e-4, epochs=2, batch_size=4, max_length=256, use_lora=True)
+                           epochs=2, batch_size=4, max_length=256, use_lora=False, activation_checkpointing=False)
+        lora = TrainConfig(learning_rate=2e-4, epochs=2, batch_size=4, max_length=256, use_lora=True,
+                           activation_checkpointing=False)  # as in configs/demo.yaml
         runs = {}
         for name, cfg in (("full", same), ("lora", lora)):
             t = time.perf_counter()
@@ -236,28 +237,30 @@ def bench_scaling(quick: bool) -> dict[str, Any]:
     sizes = [1, 2, 3, 4] if quick else [3, 6, 12, 24]
     times = []
     init_dir = Path(tempfile.mkdtemp(prefix="seas-scale-init-"))  # R0/T0 are the same for every size: made once
-    for s in sizes:
-        cfg = load_config(HERE.parent / "configs" / "demo.yaml")
-        cfg.iterations = 1
-        cfg.seeds_per_iteration = s
-        cfg.redteam.sft_examples = 8
-        if quick:
-            cfg.redteam.generation.max_new_tokens = cfg.target.generation.max_new_tokens = 32
-            cfg.redteam.dpo.epochs = cfg.target.dpo.epochs = 1
-        d = Path(tempfile.mkdtemp(prefix="seas-scale-"))
-        try:
-            if (init_dir / "iter_0").exists():
-                shutil.copytree(init_dir / "iter_0", d / "iter_0")
-            t = time.perf_counter()
-            run(cfg, d)
-            total = time.perf_counter() - t
-            if not (init_dir / "iter_0").exists():
-                total -= sum(json.loads((d / "iter_0" / "timings.json").read_text()).values())
-                shutil.copytree(d / "iter_0", init_dir / "iter_0")
-            times.append(total)
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
-    shutil.rmtree(init_dir, ignore_errors=True)
+    try:
+        for s in sizes:
+            cfg = load_config(HERE.parent / "configs" / "demo.yaml")
+            cfg.iterations = 1
+            cfg.seeds_per_iteration = s
+            cfg.redteam.sft_examples = 8
+            if quick:
+                cfg.redteam.generation.max_new_tokens = cfg.target.generation.max_new_tokens = 32
+                cfg.redteam.dpo.epochs = cfg.target.dpo.epochs = 1
+            d = Path(tempfile.mkdtemp(prefix="seas-scale-"))
+            try:
+                if (init_dir / "iter_0").exists():
+                    shutil.copytree(init_dir / "iter_0", d / "iter_0")
+                t = time.perf_counter()
+                run(cfg, d)
+                total = time.perf_counter() - t
+                if not (init_dir / "iter_0").exists():
+                    total -= sum(json.loads((d / "iter_0" / "timings.json").read_text()).values())
+                    shutil.copytree(d / "iter_0", init_dir / "iter_0")
+                times.append(total)
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+    finally:
+        shutil.rmtree(init_dir, ignore_errors=True)
     n = len(sizes)
     mx, my = sum(sizes) / n, sum(times) / n
     slope = sum((x - mx) * (y - my) for x, y in zip(sizes, times)) / sum((x - mx) ** 2 for x in sizes)

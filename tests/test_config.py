@@ -87,3 +87,15 @@ def test_mixed_precision_sets_both_trl_flags(tmp_path, monkeypatch):
     assert _common_args(TrainConfig(extra={"bf16": False}), tmp_path, 0)["bf16"] is False  # extra wins
     with pytest.raises(ConfigError, match="mixed_precision"):
         TrainConfig(mixed_precision="int8")
+
+
+def test_activation_checkpointing_reaches_trl(tmp_path):
+    # TRL turns it on by default; the demo turns it off (a 135M model needs no memory saving)
+    from trl import DPOConfig
+
+    from seas.config import TrainConfig
+    from seas.stages.train import _common_args
+
+    for on in (True, False):
+        args = DPOConfig(**_common_args(TrainConfig(activation_checkpointing=on), tmp_path, 0))
+        assert args.gradient_checkpointing is on

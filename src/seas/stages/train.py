@@ -66,10 +66,19 @@ def _common_args(cfg: TrainConfig, out: Path, seed: int) -> dict[str, Any]:
         "seed": seed,
         "use_cpu": not torch.cuda.is_available(),
         "disable_tqdm": False,
+        _checkpointing_key(): cfg.activation_checkpointing,
     }
     args.update(precision_args(cfg.mixed_precision))
     args.update(cfg.extra)
     return args
+
+
+def _checkpointing_key() -> str:
+    """``activation_checkpointing`` in recent transformers, ``gradient_checkpointing`` before it."""
+    from transformers import TrainingArguments
+
+    fields = TrainingArguments.__dataclass_fields__
+    return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
 
 
 def precision_args(mixed_precision: str) -> dict[str, bool]:
