@@ -110,7 +110,7 @@ class HFGenerator:
                 }
                 gen = self.model.generate(
                     **inputs,
-                    do_sample=False,  # the sampler below draws; generate takes its one-hot row
+                    do_sample=False,  # NucleusSampler draws; generate takes its one-hot row
                     temperature=None,
                     top_p=None,
                     top_k=None,
