@@ -196,7 +196,8 @@ def bench_dpo(quick: bool) -> dict[str, Any]:
         runs = {}
         for name, cfg in (("full", same), ("lora", lora)):
             t = time.perf_counter()
-            stats = train("dpo", "embedded", ModelConfig(), cfg, pairs, tmp / name, seed=0)
+            # TRL's default seed, so that both sides see the pairs in the same order
+            stats = train("dpo", "embedded", ModelConfig(), cfg, pairs, tmp / name, seed=args.seed)
             # stats["seconds"]: trainer set-up (tokenising, reference log-probs) + training, as TRL's
             # side; model loading and saving are left out of both
             runs[name] = (stats["seconds"], [h["loss"] for h in stats["log_history"] if "loss" in h],
