@@ -159,6 +159,20 @@ def test_options_extra_body_generation_config_and_errors(fake, monkeypatch):
     assert g.generate([], 3, SETTINGS, seed=0) == []
 
 
+def test_old_server_logs_are_pruned(tmp_path):
+    from seas.backends.server import _prune_logs
+
+    for i in range(25):
+        f = tmp_path / f"transformers-{i}.log"
+        f.write_text("x")
+        os.utime(f, (1000 + i, 1000 + i))
+    (tmp_path / "notes.txt").write_text("kept")
+    _prune_logs(tmp_path, keep=20)
+    left = sorted(int(p.stem.split("-")[1]) for p in tmp_path.glob("*.log"))
+    assert left == list(range(5, 25))  # the newest 20
+    assert (tmp_path / "notes.txt").exists()
+
+
 def test_server_plans_what_to_serve(tiny_model, tmp_path):
     from seas.backends.server import choose_engine, plan, server_command
     from seas.models import write_manifest

@@ -124,6 +124,17 @@ def _clean_stale_merges(root: Path) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
+def _prune_logs(folder: Path, keep: int = 20) -> None:
+    """Keep the newest ``keep`` server logs: each server start writes one, and nothing else
+    would ever delete them."""
+    logs = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in logs[keep:]:
+        try:
+            old.unlink()
+        except OSError:
+            pass
+
+
 def _adapter_rank(adapter: Path) -> int:
     try:
         return int(json.loads((adapter / "adapter_config.json").read_text()).get("r", 16))
@@ -227,6 +238,8 @@ class ServedGenerator:
         root = _cache_root()
         self.log_file = Path(log_file) if log_file else root / "logs" / f"{self.engine}-{self.port}-{os.getpid()}.log"
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        if not log_file:
+            _prune_logs(self.log_file.parent)
 
         what = plan(model_ref, self.engine)
         if what["merge"]:
