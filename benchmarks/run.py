@@ -175,33 +175,37 @@ def bench_dpo(quick: bool) -> dict[str, Any]:
     pairs = _pairs(n)
     tmp = Path(tempfile.mkdtemp(prefix="seas-bench-"))
     try:
-        tok = load_tokenizer("embedded")
-        model = load_model("embedded")
         args = DPOConfig(output_dir=str(tmp / "trl"), report_to="none", save_strategy="no", logging_steps=1,
                          per_device_train_batch_size=4, num_train_epochs=2, use_cpu=True)
-        t = time.perf_counter()  # trainer set-up (tokenising) + training, as seas's side below
+        # same math as the TRL default (full fine-tuning, its learning rate, schedule and seed, so
+        # that both sides see the pairs in the same order), through seas's stage: the losses must
+        # match; then seas's demo setting (LoRA). seas's same-math run goes first, so that any
+        # first-use cost in the process (allocator, lazy imports) falls on seas, not on TRL.
+        same = TrainConfig(learning_rate=args.learning_rate, lr_scheduler=str(args.lr_scheduler_type.value),
+                           epochs=2, batch_size=4, max_length=256, use_lora=False, activation_checkpointing=False)
+        lora = TrainConfig(learning_rate=1e-4, epochs=2, batch_size=4, max_length=256, use_lora=True,
+                           activation_checkpointing=False)  # as configs/demo.yaml's target.dpo
+        runs = {}
+
+        def run_seas(name: str, cfg: TrainConfig) -> None:
+            t = time.perf_counter()
+            stats = train("dpo", "embedded", ModelConfig(), cfg, pairs, tmp / name, seed=args.seed)
+            # stats["seconds"]: trainer set-up (tokenising, reference log-probs) + training, as TRL's
+            # side; model loading and saving are left out of both
+            runs[name] = (stats["seconds"], [h["loss"] for h in stats["log_history"] if "loss" in h],
+                          time.perf_counter() - t)
+
+        run_seas("full", same)
+        tok = load_tokenizer("embedded")
+        model = load_model("embedded")
+        t = time.perf_counter()  # trainer set-up (tokenising) + training, as seas's side
         trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(dpo_rows(tok, pairs)),
                              processing_class=tok)
         trainer.train()
         trl_s = time.perf_counter() - t
         trl_loss = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         del trainer, model
-
-        # same math as the TRL default (full fine-tuning, its learning rate and schedule), through
-        # seas's stage: the losses must match; then seas's own default (LoRA) for the demo's speed
-        same = TrainConfig(learning_rate=args.learning_rate, lr_scheduler=str(args.lr_scheduler_type.value),
-                           epochs=2, batch_size=4, max_length=256, use_lora=False, activation_checkpointing=False)
-        lora = TrainConfig(learning_rate=2e-4, epochs=2, batch_size=4, max_length=256, use_lora=True,
-                           activation_checkpointing=False)  # as in configs/demo.yaml
-        runs = {}
-        for name, cfg in (("full", same), ("lora", lora)):
-            t = time.perf_counter()
-            # TRL's default seed, so that both sides see the pairs in the same order
-            stats = train("dpo", "embedded", ModelConfig(), cfg, pairs, tmp / name, seed=args.seed)
-            # stats["seconds"]: trainer set-up (tokenising, reference log-probs) + training, as TRL's
-            # side; model loading and saving are left out of both
-            runs[name] = (stats["seconds"], [h["loss"] for h in stats["log_history"] if "loss" in h],
-                          time.perf_counter() - t)
+        run_seas("lora", lora)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     full_s, full_loss, full_wall = runs["full"]

@@ -127,8 +127,13 @@ def _clean_stale_merges(root: Path) -> None:
 def _prune_logs(folder: Path, keep: int = 20) -> None:
     """Keep the newest ``keep`` server logs: each server start writes one, and nothing else
     would ever delete them."""
-    logs = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in logs[keep:]:
+    dated = []
+    for p in folder.glob("*.log"):
+        try:
+            dated.append((p.stat().st_mtime, p))
+        except OSError:  # removed meanwhile by another seas process
+            continue
+    for _, old in sorted(dated, reverse=True)[keep:]:
         try:
             old.unlink()
         except OSError:

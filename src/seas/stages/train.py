@@ -119,15 +119,16 @@ def _check_dropped(trainer: Any, n_rows: int, max_length: int | None, kind: str)
 
 
 @contextlib.contextmanager
-def label_positions_only() -> Iterator[None]:
+def label_positions_only(enabled: bool = True) -> Iterator[None]:
     """Have TRL's fused LM head score only the positions that carry a label, on a CPU too.
 
-    TRL computes the per-token log-probs of SFT and DPO in vocabulary chunks. On CUDA it
-    scores only the label positions; elsewhere it scores every position (prompt and padding
-    as well, in float32, again in the backward pass) so that compiled tile shapes stay fixed.
-    Nothing is compiled on a CPU, and there those wasted rows cost more than the transformer
-    itself at our sizes: DPO on the benchmark's pairs takes 16.5 s instead of 26.9 s, with the
-    same losses. Other devices keep TRL's choice. If TRL renames the switch, this does nothing.
+    TRL computes the per-token log-probs of SFT and DPO in vocabulary chunks. With Triton
+    (CUDA, XPU) it scores only the label positions; elsewhere it scores every position
+    (prompt and padding as well, in float32, again in the backward pass) so that compiled
+    tile shapes stay fixed. Nothing is compiled on a CPU unless asked (``torch_compile``,
+    then pass ``enabled=False``), and there those rows cost more than the transformer itself
+    at our sizes: DPO set-up and training on the benchmark's pairs took 15.6 s instead of
+    25.8 s, with the same losses (BENCHMARKS.md). If TRL renames the switch, this does nothing.
     """
     try:
         import trl.trainer.utils as trl_utils
@@ -135,8 +136,9 @@ def label_positions_only() -> Iterator[None]:
         yield
         return
     original = getattr(trl_utils, "_use_triton", None)
-    if original is None:
-        log.debug("trl.trainer.utils._use_triton not found: TRL scores every position on a CPU")
+    if not enabled or original is None:
+        if original is None:
+            log.debug("trl.trainer.utils._use_triton not found: TRL scores every position on a CPU")
         yield
         return
     trl_utils._use_triton = lambda device: device.type == "cpu" or original(device)
@@ -205,7 +207,8 @@ def _train_here(
         data = Dataset.from_list(dpo_rows(tok, rows))
     args = _common_args(cfg, tmp, seed)
     start = time.time()
-    with label_positions_only():  # DPO's reference log-probs are precomputed in the constructor
+    # DPO's reference log-probs are precomputed in the constructor, so it goes inside too
+    with label_positions_only(enabled=not args.get("torch_compile")):
         if kind == "sft":
             from trl import SFTConfig, SFTTrainer
 
