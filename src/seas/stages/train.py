@@ -130,15 +130,12 @@ def label_positions_only(enabled: bool = True) -> Iterator[None]:
     at our sizes: DPO set-up and training on the benchmark's pairs took 15.6 s instead of
     25.8 s, with the same losses (BENCHMARKS.md). If TRL renames the switch, this does nothing.
     """
-    try:
-        import trl.trainer.utils as trl_utils
-    except ImportError:  # pragma: no cover - TRL is a dependency
-        yield
-        return
+    import trl.trainer.utils as trl_utils
+
     original = getattr(trl_utils, "_use_triton", None)
+    if original is None:
+        log.debug("trl.trainer.utils._use_triton not found: TRL scores every position on a CPU")
     if not enabled or original is None:
-        if original is None:
-            log.debug("trl.trainer.utils._use_triton not found: TRL scores every position on a CPU")
         yield
         return
     trl_utils._use_triton = lambda device: device.type == "cpu" or original(device)
