@@ -7,19 +7,23 @@ from seas.config import GenerationConfig
 
 def test_nucleus_sampler_draws_from_transformers_distribution():
     # temperature, then top-p (transformers' warpers), then a draw: compare frequencies over many
-    # rows, for a peaked row (nucleus within the top k) and a flat one (falls back to a full sort)
+    # rows. Three kinds of row are interleaved in one batch: a peaked one (nucleus within the top
+    # 2), a middling one (within the top 6) and a flat one (falls back to a full sort).
     torch.manual_seed(0)
-    vocab, rows = 40, 20000
-    for scale in (4.0, 0.3):
-        logits = torch.randn(1, vocab) * scale
-        warped = TopPLogitsWarper(0.9)(None, TemperatureLogitsWarper(0.8)(None, logits.clone()))
-        want = warped.softmax(-1)[0]
-        sampler = NucleusSampler(0.8, 0.9, k=6)
-        out = sampler(None, logits.expand(rows, vocab).clone())
-        assert (out.isfinite().sum(-1) == 1).all()  # one token per row, the rest -inf
-        got = torch.bincount(out.argmax(-1), minlength=vocab).float() / rows
+    vocab, rows = 40, 12000
+    kinds = torch.randn(3, vocab) * 0.3
+    kinds[0, [5, 17]] += torch.tensor([8.0, 7.5])
+    kinds[1, [1, 2, 3, 30]] += torch.tensor([6.0, 5.5, 5.0, 4.5])
+    wants = TopPLogitsWarper(0.9)(None, TemperatureLogitsWarper(0.8)(None, kinds.clone())).softmax(-1)
+    sizes = [int((w > 0).sum()) for w in wants]
+    assert sizes[0] <= 2 < sizes[1] <= 6 < sizes[2]  # each kind takes a different stage
+    sampler = NucleusSampler(0.8, 0.9, ks=(2, 6))
+    out = sampler(None, kinds.repeat(rows, 1))
+    assert (out.isfinite().sum(-1) == 1).all()  # one token per row, the rest -inf
+    for kind, want in enumerate(wants):
+        got = torch.bincount(out[kind::3].argmax(-1), minlength=vocab).float() / rows
         assert got[want == 0].sum() == 0  # never outside transformers' nucleus
-        assert (got - want).abs().max() < 0.015
+        assert (got - want).abs().max() < 0.02
 
 
 def test_hf_generator_batches_samples_and_is_reproducible(tiny_model):
@@ -71,3 +75,28 @@ def test_hf_generator_samples_in_bfloat16(tiny_model):
     s = GenerationConfig(temperature=0.8, top_p=0.9, max_new_tokens=6, batch_size=4)
     out = gen.generate(["hello", "raw text prompt"], 2, s, seed=1)
     assert [len(x) for x in out] == [2, 2] and out == gen.generate(["hello", "raw text prompt"], 2, s, seed=1)
+
+
+def test_roomy_layer_holds_what_concatenation_holds():
+    # keys and values written into spare room must equal DynamicLayer's torch.cat, through
+    # running out of room and through transformers replacing the tensors (crop, batch select)
+    from transformers.cache_utils import DynamicLayer
+
+    from seas.backends.hf import roomy_layer
+
+    torch.manual_seed(0)
+    plain, roomy = DynamicLayer(), roomy_layer(DynamicLayer(), room=3)
+    rows = 2
+    for i, t in enumerate((5, 1, 1, 1, 1, 2, 1)):
+        k = torch.randn(rows, 3, t, 4)
+        want, got = plain.update(k, k * 2), roomy.update(k, k * 2)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+        if i == 3:
+            for layer in (plain, roomy):
+                layer.crop(-2)
+        if i == 4:
+            rows = 1
+            for layer in (plain, roomy):
+                layer.batch_select_indices(torch.tensor([1]))
+    assert roomy.get_seq_length() == plain.get_seq_length() == 10
+    assert roomy.buffers[0].shape[-2] > roomy.keys.shape[-2]  # spare room, not a copy per step

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 from typing import Any, Sequence
 
@@ -31,14 +32,17 @@ class NucleusSampler:
     Why not transformers' own sampler: its TopPLogitsWarper sorts the whole vocabulary and
     ``torch.multinomial`` draws one random number per vocabulary entry, for every sequence at
     every step. On a CPU with a 49K vocabulary those two were a third of generation time
-    (torch profiler, BENCHMARKS.md). Here the nucleus is found among the top ``k`` tokens and
-    the draw is among them; a row whose top ``k`` do not reach ``top_p`` uses the whole
-    vocabulary, so the distribution is exactly transformers' (tests/test_generation.py).
+    (torch profiler, BENCHMARKS.md). Here the nucleus is looked for among the top ``ks[0]``
+    tokens, then, for the rows whose nucleus is larger, among the top ``ks[1]``, and so on;
+    the rows left over sort their whole vocabulary. The draw is among the nucleus, so the
+    distribution is exactly transformers' (tests/test_generation.py). With the embedded model
+    at T=0.8, top-p 0.9 the median nucleus is 5 tokens and 9% of rows need more than 64
+    (BENCHMARKS.md); a top-64 costs a quarter of a top-512.
     The draw uses torch's global generator, so a seed still fixes the samples.
     """
 
-    def __init__(self, temperature: float, top_p: float, k: int = 512) -> None:
-        self.temperature, self.top_p, self.k = temperature, top_p, k
+    def __init__(self, temperature: float, top_p: float, ks: Sequence[int] = (64, 1024)) -> None:
+        self.temperature, self.top_p, self.ks = temperature, top_p, tuple(ks)
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
@@ -48,13 +52,22 @@ class NucleusSampler:
 
     def draw(self, probs: Any) -> Any:
         """One token id per row of ``probs`` (already tempered)."""
-        vocab = probs.shape[-1]
-        k = min(self.k, vocab) if self.top_p < 1.0 else vocab
-        top, idx = probs.topk(k, dim=-1)
-        tokens = self._pick(top, idx)
-        short = top.sum(-1) < self.top_p  # the nucleus extends past the top k: sort the whole row
-        if k < vocab and bool(short.any()):
-            tokens[short] = self._pick(*probs[short].sort(-1, descending=True))
+        import torch
+
+        rows, vocab = probs.shape
+        if self.top_p >= 1.0:
+            return torch.multinomial(probs, 1)[:, 0]
+        tokens = torch.empty(rows, dtype=torch.long, device=probs.device)
+        todo = torch.arange(rows, device=probs.device)
+        for k in [k for k in self.ks if k < vocab] + [vocab]:
+            sub = probs if len(todo) == rows else probs[todo]
+            top, idx = sub.topk(k, dim=-1) if k < vocab else sub.sort(-1, descending=True)
+            done = top.sum(-1) >= self.top_p if k < vocab else torch.ones_like(todo, dtype=torch.bool)
+            if bool(done.any()):
+                tokens[todo[done]] = self._pick(top[done], idx[done])
+            todo = todo[~done]
+            if not len(todo):
+                break
         return tokens
 
     def _pick(self, top: Any, idx: Any) -> Any:
@@ -104,7 +117,7 @@ class HFGenerator:
             batch = tok.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(self.model.device)
             torch.manual_seed(seed * 100_003 + b)  # reproducible per batch, also after a resume
             with torch.inference_mode():
-                inputs = (self._shared_prefill(batch, n) if n > 1 else None) or {
+                inputs = self._shared_prefill(batch, n, settings.max_new_tokens) or {
                     "input_ids": batch["input_ids"].repeat_interleave(n, 0),
                     "attention_mask": batch["attention_mask"].repeat_interleave(n, 0),
                 }
@@ -124,18 +137,19 @@ class HFGenerator:
                 out[i] = [t.strip() for t in texts[j * n : (j + 1) * n]]
         return out
 
-    def _shared_prefill(self, batch: Any, n: int) -> dict[str, Any] | None:
+    def _shared_prefill(self, batch: Any, n: int, max_new_tokens: int) -> dict[str, Any] | None:
         """Encode each prompt once and copy its KV cache to its ``n`` samples.
 
         ``generate(num_return_sequences=n)`` copies the prompt n times and encodes every
         copy; on a CPU that prefill was as costly as the decoding. The cache holds all
         but the last prompt token, which ``generate`` then feeds as usual, so the samples
         are the same as without sharing (tests/test_generation.py compares them, same seed).
+        The cache's layers get room for the new tokens (``roomy_layer``), also when n is 1.
         Models whose cache is not a plain DynamicCache (sliding-window, hybrid, linear
         attention) keep the usual path.
         """
-        import torch
         from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
 
         ids, mask = batch["input_ids"], batch["attention_mask"]
         if ids.shape[1] < 2 or not self._prefill_args:
@@ -148,13 +162,66 @@ class HFGenerator:
         if type(cache) is not DynamicCache:
             self._prefill_args = None  # this model's cache cannot be shared: do not try again
             return None
-        cache.batch_repeat_interleave(n)
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+        for i, layer in enumerate(cache.layers):
+            if type(layer) is DynamicLayer and layer.is_initialized:
+                cache.layers[i] = roomy_layer(layer, room=max_new_tokens + 1)
         return {"input_ids": ids.repeat_interleave(n, 0), "attention_mask": mask.repeat_interleave(n, 0),
                 cache_kw: cache}
 
     def close(self) -> None:
         del self.model
         gc.collect()
+
+
+def roomy_layer(layer: Any, room: int) -> Any:
+    """The same cache layer, made to write new keys and values into spare room."""
+    new = _roomy_layer_class()()
+    new.__dict__.update(layer.__dict__)
+    new.room, new.buffers = room, None
+    return new
+
+
+@functools.cache
+def _roomy_layer_class() -> type:
+    from transformers.cache_utils import DynamicLayer
+
+    class RoomyLayer(DynamicLayer):  # type: ignore[misc]
+        """A DynamicLayer that writes new keys and values into spare room at the end of
+        its buffers instead of concatenating.
+
+        DynamicLayer's ``torch.cat`` copies the whole cache of every layer at every
+        decoding step: 10% of generation time on a CPU at 100 tokens (torch profiler,
+        BENCHMARKS.md), and more as the text grows. Here the keys and values are views
+        of buffers with room for ``room`` more tokens. When the room runs out, or when
+        transformers has replaced the tensors (crop, reorder, batch selection), the
+        buffers are made again with fresh room. The values are the same as with ``cat``.
+        """
+
+        room, buffers = 64, None
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            if not self.is_initialized or self.keys.numel() == 0:
+                return super().update(key_states, value_states, *args, **kwargs)
+            used, end = self.keys.shape[-2], self.keys.shape[-2] + key_states.shape[-2]
+            if self.buffers is None or self.buffers[2] is not self.keys or end > self.buffers[0].shape[-2]:
+                self.buffers = (*(self._with_room(t, end) for t in (self.keys, self.values)), None)
+            keys, values, _ = self.buffers
+            keys[..., used:end, :] = key_states
+            values[..., used:end, :] = value_states
+            self.keys, self.values = keys[..., :end, :], values[..., :end, :]
+            self.buffers = (keys, values, self.keys)
+            return self.keys, self.values
+
+        def _with_room(self, t: Any, end: int) -> Any:
+            import torch
+
+            buf = torch.empty((*t.shape[:-2], end + self.room, t.shape[-1]), dtype=t.dtype, device=t.device)
+            buf[..., : t.shape[-2], :] = t
+            return buf
+
+    return RoomyLayer
 
 
 def _prefill_args(model: Any) -> tuple[str, dict[str, Any]] | None:
