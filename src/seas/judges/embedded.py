@@ -100,14 +100,22 @@ class EmbeddedJudge:
         max_tokens: int = 256,
         batch_size: int = 32,
         seed: int = 0,
+        dtype: str = "auto",
     ) -> None:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         from seas.data.loading import builtin_path, load_labelled
 
+        from seas.models.loading import cpu_bf16
+
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"embedded judge threshold must be in (0, 1), got {threshold}")
+        if dtype not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"embedded judge dtype must be 'auto', 'float32' or 'bfloat16', got {dtype!r}")
+        # bf16 autocast where the CPU has it: 2.3-2.5x faster, and no label changed on the
+        # 1,195 labelled rows (largest change in P(unsafe) 0.012; docs/judges.md)
+        self.dtype = ("bfloat16" if cpu_bf16() else "float32") if dtype == "auto" else dtype
         self.threshold, self.max_tokens, self.batch_size = threshold, max_tokens, batch_size
         path = builtin_path("judge_train") if train_data == "builtin" else Path(train_data)
         if not Path(path).is_file():
@@ -133,7 +141,7 @@ class EmbeddedJudge:
             lengths = self.tokenizer([prompts[i] for i in idx], [responses[i] for i in idx])["input_ids"]
             self.truncated += sum(len(x) > self.max_tokens for x in lengths)
             enc = _encode(self.tokenizer, [prompts[i] for i in idx], [responses[i] for i in idx], self.max_tokens)
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=self.dtype == "bfloat16"):
                 probs = self.model(**enc).logits.float().softmax(-1)[:, 1]
             for i, p in zip(idx, probs.tolist()):
                 out[i] = p
