@@ -236,8 +236,20 @@ def _train_precision() -> str:
     return ("bf16" if fast_bf16() else "no") if p == "auto" else p
 
 
+def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least-squares line: (slope, intercept)."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return slope, my - slope * mx
+
+
 def bench_scaling(quick: bool) -> dict[str, Any]:
-    """One iteration's wall time at several seed counts, and a linear fit of cost vs seeds."""
+    """One iteration's wall time at several seed counts, and linear fits of cost vs seeds.
+
+    The attack (generation and judging) grows with the seeds; the DPO stages grow with the
+    pairs, which the judge's labels decide, so a small iteration may have none to train on.
+    Both parts are kept apart, with the pair counts, so that the fit can be read."""
     import shutil
     import tempfile
 
@@ -245,7 +257,7 @@ def bench_scaling(quick: bool) -> dict[str, Any]:
     from seas.loop import run
 
     sizes = [1, 2, 3, 4] if quick else [3, 6, 12, 24]
-    times = []
+    rows = []
     init_dir = Path(tempfile.mkdtemp(prefix="seas-scale-init-"))  # R0/T0 are the same for every size: made once
     try:
         for s in sizes:
@@ -261,21 +273,28 @@ def bench_scaling(quick: bool) -> dict[str, Any]:
                 if (init_dir / "iter_0").exists():
                     shutil.copytree(init_dir / "iter_0", d / "iter_0")
                 t = time.perf_counter()
-                run(cfg, d)
+                it = run(cfg, d)["iterations"][0]
                 total = time.perf_counter() - t
                 if not (init_dir / "iter_0").exists():
                     total -= sum(json.loads((d / "iter_0" / "timings.json").read_text()).values())
                     shutil.copytree(d / "iter_0", init_dir / "iter_0")
-                times.append(total)
+                wall = it["wall_time_s"]
+                rows.append({
+                    "seeds": s, "seconds": total,
+                    "attack_seconds": sum(v for k, v in wall.items() if not k.startswith("train_")),
+                    "train_seconds": sum(v for k, v in wall.items() if k.startswith("train_")),
+                    "redteam_pairs": it["redteam_pairs"], "target_pairs": it["target_pairs"],
+                })
             finally:
                 shutil.rmtree(d, ignore_errors=True)
     finally:
         shutil.rmtree(init_dir, ignore_errors=True)
-    n = len(sizes)
-    mx, my = sum(sizes) / n, sum(times) / n
-    slope = sum((x - mx) * (y - my) for x, y in zip(sizes, times)) / sum((x - mx) ** 2 for x in sizes)
-    return {"seeds": sizes, "iteration_seconds": times, "fit_seconds_per_seed": slope,
-            "fit_fixed_seconds": my - slope * mx, "peak_rss_mb": peak_rss_mb()}
+    slope, fixed = _fit(sizes, [r["seconds"] for r in rows])
+    attack_slope, attack_fixed = _fit(sizes, [r["attack_seconds"] for r in rows])
+    return {"seeds": sizes, "iteration_seconds": [r["seconds"] for r in rows], "per_size": rows,
+            "fit_seconds_per_seed": slope, "fit_fixed_seconds": fixed,
+            "attack_fit_seconds_per_seed": attack_slope, "attack_fit_fixed_seconds": attack_fixed,
+            "peak_rss_mb": peak_rss_mb()}
 
 
 BENCHES: dict[str, Callable[[bool], dict[str, Any]]] = {
