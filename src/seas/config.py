@@ -66,7 +66,11 @@ class GenerationConfig:
     temperature: float = field(default=0.8, metadata=_help("Sampling temperature. Paper: 0.8."))
     top_p: float = field(default=0.9, metadata=_help("Nucleus sampling. Paper: 0.9."))
     max_new_tokens: int = field(default=256, metadata=_help("Cap on generated tokens per sample."))
-    batch_size: int = field(default=32, metadata=_help("Sequences generated at once (prompts x samples)."))
+    batch_size: int = field(default=64, metadata=_help(
+            "Sequences generated at once (prompts x samples). Larger batches use the hardware better and hold "
+            "more KV cache in memory."
+        ),
+    )
     dtype: str = field(default="auto", metadata=_help(
             "Sampling precision: 'auto' (bfloat16 where the GPU or CPU computes it natively, e.g. AVX512-BF16 "
             "or AMX; else model.dtype), float32, bfloat16 or float16. Training and scoring keep model.dtype."
