@@ -202,11 +202,12 @@ def _roomy_layer_class() -> type:
         room, buffers = 64, None
 
         def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-            if not self.is_initialized or self.keys.numel() == 0:
+            old_keys, old_values = self.keys, self.values
+            if not self.is_initialized or old_keys is None or old_values is None or old_keys.numel() == 0:
                 return super().update(key_states, value_states, *args, **kwargs)
-            used, end = self.keys.shape[-2], self.keys.shape[-2] + key_states.shape[-2]
-            if self.buffers is None or self.buffers[2] is not self.keys or end > self.buffers[0].shape[-2]:
-                self.buffers = (*(self._with_room(t, end) for t in (self.keys, self.values)), None)
+            used, end = old_keys.shape[-2], old_keys.shape[-2] + key_states.shape[-2]
+            if self.buffers is None or self.buffers[2] is not old_keys or end > self.buffers[0].shape[-2]:
+                self.buffers = (self._with_room(old_keys, end), self._with_room(old_values, end), None)
             keys, values, _ = self.buffers
             keys[..., used:end, :] = key_states
             values[..., used:end, :] = value_states
