@@ -199,7 +199,8 @@ def _roomy_layer_class() -> type:
         buffers are made again with fresh room. The values are the same as with ``cat``.
         """
 
-        room, buffers = 64, None
+        room: int = 64
+        buffers: tuple[Any, Any, Any] | None = None  # keys buffer, values buffer, the keys view handed out
 
         def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
             old_keys, old_values = self.keys, self.values
