@@ -53,6 +53,20 @@ def test_shared_prefill_gives_the_same_samples(tiny_model):
     assert gen.generate(prompts, 4, s, seed=3) == shared
 
 
+def test_prefill_skips_the_lm_head(tiny_model):
+    # the prompts are encoded by the decoder alone: the LM head runs once per new token, and
+    # not on the prefill (where torch 2.13 on a CPU can take a slow path, see _prefill_args)
+    gen = HFGenerator(tiny_model)
+    gen.model.requires_grad_(False)  # as a model merged from a LoRA adapter
+    assert gen._prefill_args is not None and gen._prefill_args[0] is gen.model.base_model
+    calls = []
+    gen.model.lm_head.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[1]))
+    s = GenerationConfig(temperature=0.8, top_p=0.9, max_new_tokens=5, batch_size=8)
+    out = gen.generate(["hello there", "x " * 20], 2, s, seed=0)
+    assert [len(x) for x in out] == [2, 2]
+    assert 1 <= len(calls) <= 5 and set(calls) == {1}  # one position per step, no prefill call
+
+
 def test_generation_dtype_is_bf16_only_where_native(monkeypatch):
     import pytest
 
