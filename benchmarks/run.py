@@ -91,7 +91,7 @@ def bench_generation(quick: bool) -> dict[str, Any]:
 
     n_prompts, m, new = (8, 4, 32) if quick else (24, 4, 64)
     prompts = [[{"role": "user", "content": p}] for p in bench_prompts(n_prompts)]
-    settings = GenerationConfig(temperature=0.8, top_p=0.9, max_new_tokens=new, batch_size=64)
+    settings = GenerationConfig(temperature=0.8, top_p=0.9, max_new_tokens=new)  # the default batch size
     dtype = generation_dtype(settings.dtype, "float32")  # seas's default on this machine
     gen = HFGenerator("embedded", dtype=dtype)
     judge = make_judge("embedded")
