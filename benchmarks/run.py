@@ -19,7 +19,7 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -181,7 +181,7 @@ def bench_dpo(quick: bool) -> dict[str, Any]:
         # that both sides see the pairs in the same order), through seas's stage: the losses must
         # match; then seas's demo setting (LoRA). seas's same-math run goes first, so that any
         # first-use cost in the process (allocator, lazy imports) falls on seas, not on TRL.
-        same = TrainConfig(learning_rate=args.learning_rate, lr_scheduler=str(args.lr_scheduler_type.value),
+        same = TrainConfig(learning_rate=args.learning_rate, lr_scheduler=str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
                            epochs=2, batch_size=4, max_length=256, use_lora=False, activation_checkpointing=False)
         lora = TrainConfig(learning_rate=1e-4, epochs=2, batch_size=4, max_length=256, use_lora=True,
                            activation_checkpointing=False)  # as configs/demo.yaml's target.dpo
@@ -236,7 +236,7 @@ def _train_precision() -> str:
     return ("bf16" if fast_bf16() else "no") if p == "auto" else p
 
 
-def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+def _fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
     """Least-squares line: (slope, intercept)."""
     n = len(xs)
     mx, my = sum(xs) / n, sum(ys) / n
