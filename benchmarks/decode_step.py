@@ -14,7 +14,7 @@ For each batch size B and context length L it times, with the KV cache of L toke
 - ``limit_ms``: 2 x parameters x B FLOPs at the matmul rate that ``benchmarks/run.py`` takes as
   the machine's limit (256 rows).
 
-It prints one JSON object. It explains ``generation_fraction_of_limit`` in BENCHMARKS.md: the
+It prints one JSON object and writes it to ``benchmarks/results/``. It explains ``generation_fraction_of_limit`` in BENCHMARKS.md: the
 fraction cannot be higher than limit_ms / step_ms.
 """
 
@@ -96,7 +96,7 @@ def main() -> None:
     from seas.models import load_for_inference
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from run import machine, matmul_flops
+    from run import RESULTS, machine, matmul_flops
 
     dtype = getattr(torch, a.dtype)
     _, model = load_for_inference("embedded")
@@ -124,7 +124,11 @@ def main() -> None:
             rows[-1]["tokens_per_s"] = round(b / rows[-1]["step_ms"] * 1e3)
             rows[-1]["fraction_of_limit"] = round(rows[-1]["limit_ms"] / rows[-1]["step_ms"], 3)
             print(json.dumps(rows[-1]), file=sys.stderr)
-    print(json.dumps({"machine": machine(), "dtype": a.dtype, "limit_flops": limit, "params": params, "steps": rows}))
+    result = {"machine": machine(), "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "dtype": a.dtype,
+              "limit_flops": limit, "params": params, "steps": rows}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-decode-step.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
