@@ -91,26 +91,42 @@ def test_hf_generator_samples_in_bfloat16(tiny_model):
     assert [len(x) for x in out] == [2, 2] and out == gen.generate(["hello", "raw text prompt"], 2, s, seed=1)
 
 
-def test_roomy_layer_holds_what_concatenation_holds():
-    # keys and values written into spare room must equal DynamicLayer's torch.cat, through
-    # running out of room and through transformers replacing the tensors (crop, batch select)
-    from transformers.cache_utils import DynamicLayer
+def test_decode_attention_is_transformers_eager_attention():
+    # one new token per sequence, grouped KV heads, left padding: the same numbers as
+    # transformers' eager attention (which copies the KV heads); other shapes go to SDPA
+    import types
 
-    from seas.backends.hf import roomy_layer
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.models.llama.modeling_llama import eager_attention_forward
+
+    from seas.backends.hf import decode_attention
 
     torch.manual_seed(0)
-    plain, roomy = DynamicLayer(), roomy_layer(DynamicLayer(), room=3)
-    rows = 2
-    for i, t in enumerate((5, 1, 1, 1, 1, 2, 1)):
-        k = torch.randn(rows, 3, t, 4)
-        want, got = plain.update(k, k * 2), roomy.update(k, k * 2)
-        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
-        if i == 3:
-            for layer in (plain, roomy):
-                layer.crop(-2)
-        if i == 4:
-            rows = 1
-            for layer in (plain, roomy):
-                layer.batch_select_indices(torch.tensor([1]))
-    assert roomy.get_seq_length() == plain.get_seq_length() == 10
-    assert roomy.buffers[0].shape[-2] > roomy.keys.shape[-2]  # spare room, not a copy per step
+    module = types.SimpleNamespace(num_key_value_groups=3, training=False, is_causal=True)
+    batch, heads, kv_heads, length, dim = 4, 6, 2, 7, 8
+    mask = torch.ones(batch, 1, 1, length, dtype=torch.bool)
+    mask[1, ..., :3] = False  # a left-padded row
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 2e-2)):
+        q = torch.randn(batch, heads, 1, dim, dtype=dtype)
+        k, v = (torch.randn(batch, kv_heads, length, dim, dtype=dtype) for _ in range(2))
+        additive = torch.zeros(mask.shape, dtype=dtype).masked_fill(~mask, torch.finfo(dtype).min)
+        want, _ = eager_attention_forward(module, q, k, v, additive, scaling=dim**-0.5)
+        for m in (mask, additive):
+            got, _ = decode_attention(module, q, k, v, m, scaling=dim**-0.5)
+            assert got.shape == want.shape == (batch, 1, heads, dim)
+            assert torch.allclose(got.float(), want.float(), atol=tol), (dtype, (got - want).abs().max())
+    q4 = torch.randn(batch, heads, 4, dim)  # a prefill: SDPA's result, as it is
+    k4, v4 = (torch.randn(batch, kv_heads, 4, dim) for _ in range(2))
+    got, _ = decode_attention(module, q4, k4, v4, None, scaling=dim**-0.5)
+    want, _ = sdpa_attention_forward(module, q4, k4, v4, None, scaling=dim**-0.5)
+    assert torch.equal(got, want)
+
+
+def test_generator_uses_decode_attention_on_cpu(tiny_model):
+    from seas.backends.hf import DECODE_ATTENTION
+
+    gen = HFGenerator(tiny_model)
+    assert gen.model.config._attn_implementation == DECODE_ATTENTION
+    s = GenerationConfig(temperature=0.8, top_p=0.9, max_new_tokens=5, batch_size=8)
+    out = gen.generate(["hello there", "x " * 20], 2, s, seed=0)
+    assert [len(x) for x in out] == [2, 2] and out == gen.generate(["hello there", "x " * 20], 2, s, seed=0)

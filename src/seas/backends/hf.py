@@ -98,6 +98,7 @@ class HFGenerator:
         self.model = model or load_model(model_ref, dtype, trust_remote_code).to(inference_device())
         self.model.eval()
         self._prefill_args = _prefill_args(self.model)
+        use_decode_attention(self.model)
 
     def generate(
         self, prompts: Sequence[Prompt], n: int, settings: GenerationConfig, seed: int, desc: str = ""
@@ -117,7 +118,7 @@ class HFGenerator:
             batch = tok.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(self.model.device)
             torch.manual_seed(seed * 100_003 + b)  # reproducible per batch, also after a resume
             with torch.inference_mode():
-                inputs = self._shared_prefill(batch, n, settings.max_new_tokens) or {
+                inputs = self._shared_prefill(batch, n) or {
                     "input_ids": batch["input_ids"].repeat_interleave(n, 0),
                     "attention_mask": batch["attention_mask"].repeat_interleave(n, 0),
                 }
@@ -137,19 +138,17 @@ class HFGenerator:
                 out[i] = [t.strip() for t in texts[j * n : (j + 1) * n]]
         return out
 
-    def _shared_prefill(self, batch: Any, n: int, max_new_tokens: int) -> dict[str, Any] | None:
+    def _shared_prefill(self, batch: Any, n: int) -> dict[str, Any] | None:
         """Encode each prompt once and copy its KV cache to its ``n`` samples.
 
         ``generate(num_return_sequences=n)`` copies the prompt n times and encodes every
         copy; on a CPU that prefill was as costly as the decoding. The cache holds all
         but the last prompt token, which ``generate`` then feeds as usual, so the samples
         are the same as without sharing (tests/test_generation.py compares them, same seed).
-        The cache's layers get room for the new tokens (``roomy_layer``), also when n is 1.
         Models whose cache is not a plain DynamicCache (sliding-window, hybrid, linear
         attention) keep the usual path.
         """
         from transformers import DynamicCache
-        from transformers.cache_utils import DynamicLayer
 
         ids, mask = batch["input_ids"], batch["attention_mask"]
         if ids.shape[1] < 2 or not self._prefill_args:
@@ -166,9 +165,6 @@ class HFGenerator:
             return None
         if n > 1:
             cache.batch_repeat_interleave(n)
-        for i, layer in enumerate(cache.layers):
-            if type(layer) is DynamicLayer and layer.is_initialized:
-                cache.layers[i] = roomy_layer(layer, room=max_new_tokens + 1)
         return {"input_ids": ids.repeat_interleave(n, 0), "attention_mask": mask.repeat_interleave(n, 0),
                 cache_kw: cache}
 
@@ -177,55 +173,63 @@ class HFGenerator:
         gc.collect()
 
 
-def roomy_layer(layer: Any, room: int) -> Any:
-    """The same cache layer, made to write new keys and values into spare room."""
-    new = _roomy_layer_class()()
-    new.__dict__.update(layer.__dict__)
-    new.room, new.buffers = room, None
-    return new
+DECODE_ATTENTION = "seas_decode"
+
+
+def decode_attention(
+    module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
+    scaling: float | None = None, **kwargs: Any,
+) -> tuple[Any, None]:
+    """Attention for one new token per sequence as two batched matmuls, for CPUs.
+
+    On a CPU, torch's flash-attention kernel spends 0.2-1.5 ms a layer on a decoding step of
+    this size (32-128 sequences, 3 KV heads, 100-250 cached tokens), three times what the two
+    matmuls take (BENCHMARKS.md). The arithmetic is that of transformers' "eager" attention
+    (products in the model's dtype, softmax in float32) without its copies of the KV heads:
+    each KV head's group of query heads is one matmul. Everything else (the prefill, training,
+    soft-capped or sink attention) goes to transformers' SDPA path.
+    """
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    batch, heads, q_len, dim = query.shape
+    kv_heads, length = key.shape[1], key.shape[2]
+    special = any(kwargs.get(k) is not None for k in ("softcap", "s_aux", "sinks", "position_bias"))
+    if q_len != 1 or module.training or special or heads % kv_heads or value.shape[-1] != dim:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
+    group = heads // kv_heads  # query head h reads KV head h // group, as transformers' repeat_kv
+    keys = key.reshape(batch * kv_heads, length, dim)
+    scores = torch.bmm(query.reshape(batch * kv_heads, group, dim), keys.transpose(1, 2)).float()
+    scores = scores.view(batch, kv_heads, group, length).mul_(scaling if scaling is not None else dim**-0.5)
+    if attention_mask is not None:
+        mask = attention_mask[..., :length]
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    probs = scores.softmax(-1).to(value.dtype).view(batch * kv_heads, group, length)
+    out = torch.bmm(probs, value.reshape(batch * kv_heads, length, dim)).view(batch, heads, 1, dim)
+    return out.transpose(1, 2).contiguous(), None
 
 
 @functools.cache
-def _roomy_layer_class() -> type:
-    from transformers.cache_utils import DynamicLayer
+def _register_decode_attention() -> None:
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.masking_utils import sdpa_mask
 
-    class RoomyLayer(DynamicLayer):  # type: ignore[misc]
-        """A DynamicLayer that writes new keys and values into spare room at the end of
-        its buffers instead of concatenating.
+    AttentionInterface.register(DECODE_ATTENTION, decode_attention)
+    AttentionMaskInterface.register(DECODE_ATTENTION, sdpa_mask)  # the masks SDPA takes
 
-        DynamicLayer's ``torch.cat`` copies the whole cache of every layer at every
-        decoding step: 10% of generation time on a CPU at 100 tokens (torch profiler,
-        BENCHMARKS.md), and more as the text grows. Here the keys and values are views
-        of buffers with room for ``room`` more tokens. When the room runs out, or when
-        transformers has replaced the tensors (crop, reorder, batch selection), the
-        buffers are made again with fresh room. The values are the same as with ``cat``.
-        """
 
-        room: int = 64
-        buffers: tuple[Any, Any, Any] | None = None  # keys buffer, values buffer, the keys view handed out
-
-        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-            old_keys, old_values = self.keys, self.values
-            if not self.is_initialized or old_keys is None or old_values is None or old_keys.numel() == 0:
-                return super().update(key_states, value_states, *args, **kwargs)
-            used, end = old_keys.shape[-2], old_keys.shape[-2] + key_states.shape[-2]
-            if self.buffers is None or self.buffers[2] is not old_keys or end > self.buffers[0].shape[-2]:
-                self.buffers = (self._with_room(old_keys, end), self._with_room(old_values, end), None)
-            keys, values, _ = self.buffers
-            keys[..., used:end, :] = key_states
-            values[..., used:end, :] = value_states
-            self.keys, self.values = keys[..., :end, :], values[..., :end, :]
-            self.buffers = (keys, values, self.keys)
-            return self.keys, self.values
-
-        def _with_room(self, t: Any, end: int) -> Any:
-            import torch
-
-            buf = torch.empty((*t.shape[:-2], end + self.room, t.shape[-1]), dtype=t.dtype, device=t.device)
-            buf[..., : t.shape[-2], :] = t
-            return buf
-
-    return RoomyLayer
+def use_decode_attention(model: Any) -> bool:
+    """Switch a model on a CPU from SDPA to ``decode_attention``; True if it was switched."""
+    config = getattr(model, "config", None)
+    if model.device.type != "cpu" or getattr(config, "_attn_implementation", None) != "sdpa":
+        return False
+    _register_decode_attention()
+    try:
+        model.set_attn_implementation(DECODE_ATTENTION)
+    except (AttributeError, ValueError):  # an older transformers or a model that pins its attention
+        return False
+    return True
 
 
 def _prefill_args(model: Any) -> tuple[Any, str, dict[str, Any]] | None:
