@@ -6,7 +6,8 @@ Usage::
 
 For each batch size B and context length L it times, with the KV cache of L tokens in place:
 
-- ``step_ms``: one forward of B new tokens through the model (what ``generate`` runs per token);
+- ``step_ms``: one forward of B new tokens through the model (what ``generate`` runs per token),
+  with seas's decoding attention;
 - ``matmul_ms``: the same step's matrix products alone (7 per layer and the LM head, at B rows);
 - ``framework_ms``: the same forward through a model of the same depth and structure (30 layers,
   grouped-query attention) but 96 wide and a 1,000-token vocabulary, whose arithmetic is next to
@@ -42,25 +43,22 @@ def _median_ms(fn: Any, reps: int) -> float:
 
 def step_ms(model: Any, batch: int, context: int, vocab: int, reps: int = 10) -> float:
     """One decoding step after ``context`` tokens (a tenth of the rows left-padded), with the
-    KV cache as seas's generation keeps it (``roomy_layer``): the median of ``reps`` steps."""
+    attention seas decodes with (``use_decode_attention``): the median of ``reps`` steps."""
     import torch
-    from transformers.cache_utils import DynamicLayer
 
-    from seas.backends.hf import roomy_layer
+    from seas.backends.hf import use_decode_attention
 
+    use_decode_attention(model)
     ids = torch.randint(1, vocab, (batch, context))
-    mask = torch.ones(batch, context + reps + 2, dtype=torch.long)
+    mask = torch.ones(batch, context + 1, dtype=torch.long)
     mask[: max(1, batch // 10), : context // 4] = 0
     with torch.inference_mode():
-        cache = model(input_ids=ids, attention_mask=mask[:, :context], use_cache=True, logits_to_keep=1).past_key_values
-        for i, layer in enumerate(cache.layers):
-            if type(layer) is DynamicLayer:
-                cache.layers[i] = roomy_layer(layer, room=reps + 2)
+        cache = model(input_ids=ids, attention_mask=mask[:, :-1], use_cache=True, logits_to_keep=1).past_key_values
         nxt = torch.randint(1, vocab, (batch, 1))
 
         def one() -> None:
-            seen = cache.get_seq_length()
-            model(input_ids=nxt, attention_mask=mask[:, : seen + 1], past_key_values=cache, use_cache=True)
+            model(input_ids=nxt, attention_mask=mask, past_key_values=cache, use_cache=True)
+            cache.crop(-1)  # the next repetition sees the same length
 
         return _median_ms(one, reps)
 
