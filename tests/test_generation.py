@@ -59,12 +59,13 @@ def test_prefill_skips_the_lm_head(tiny_model):
     gen = HFGenerator(tiny_model)
     gen.model.requires_grad_(False)  # as a model merged from a LoRA adapter
     assert gen._prefill_args is not None and gen._prefill_args[0] is gen.model.base_model
-    calls = []
-    gen.model.lm_head.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[1]))
+    head, decoder = [], []
+    gen.model.lm_head.register_forward_hook(lambda mod, args, out: head.append(args[0].shape[1]))
+    gen.model.base_model.register_forward_hook(lambda mod, args, out: decoder.append(1))
     s = GenerationConfig(temperature=0.8, top_p=0.9, max_new_tokens=5, batch_size=8)
-    out = gen.generate(["hello there", "x " * 20], 2, s, seed=0)
+    out = gen.generate(["hello there", "x " * 20], 2, s, seed=0)  # one batch: one prefill
     assert [len(x) for x in out] == [2, 2]
-    assert 1 <= len(calls) <= 5 and set(calls) == {1}  # one position per step, no prefill call
+    assert len(head) == len(decoder) - 1 >= 1 and set(head) == {1}  # every step but the prefill
 
 
 def test_generation_dtype_is_bf16_only_where_native(monkeypatch):
@@ -107,14 +108,17 @@ def test_decode_attention_is_transformers_eager_attention():
     mask = torch.ones(batch, 1, 1, length, dtype=torch.bool)
     mask[1, ..., :3] = False  # a left-padded row
     for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 2e-2)):
-        q = torch.randn(batch, heads, 1, dim, dtype=dtype)
-        k, v = (torch.randn(batch, kv_heads, length, dim, dtype=dtype) for _ in range(2))
-        additive = torch.zeros(mask.shape, dtype=dtype).masked_fill(~mask, torch.finfo(dtype).min)
-        want, _ = eager_attention_forward(module, q, k, v, additive, scaling=dim**-0.5)
-        for m in (mask, additive):
-            got, _ = decode_attention(module, q, k, v, m, scaling=dim**-0.5)
-            assert got.shape == want.shape == (batch, 1, heads, dim)
-            assert torch.allclose(got.float(), want.float(), atol=tol), (dtype, (got - want).abs().max())
+        for kv_heads in (2, 6):  # groups of 3 query heads, and no grouping
+            module.num_key_value_groups = heads // kv_heads
+            q = torch.randn(batch, heads, 1, dim, dtype=dtype)
+            k, v = (torch.randn(batch, kv_heads, length, dim, dtype=dtype) for _ in range(2))
+            additive = torch.zeros(mask.shape, dtype=dtype).masked_fill(~mask, torch.finfo(dtype).min)
+            for m, eager_mask in ((mask, additive), (additive, additive), (None, None)):
+                want, _ = eager_attention_forward(module, q, k, v, eager_mask, scaling=dim**-0.5)
+                got, _ = decode_attention(module, q, k, v, m, scaling=dim**-0.5)
+                assert got.shape == want.shape == (batch, 1, heads, dim)
+                assert torch.allclose(got.float(), want.float(), atol=tol), (dtype, (got - want).abs().max())
+    kv_heads, module.num_key_value_groups = 2, 3
     q4 = torch.randn(batch, heads, 4, dim)  # a prefill: SDPA's result, as it is
     k4, v4 = (torch.randn(batch, kv_heads, 4, dim) for _ in range(2))
     got, _ = decode_attention(module, q4, k4, v4, None, scaling=dim**-0.5)

@@ -184,10 +184,11 @@ def decode_attention(
 
     On a CPU, torch's flash-attention kernel spends 0.2-1.5 ms a layer on a decoding step of
     this size (32-128 sequences, 3 KV heads, 100-250 cached tokens), three times what the two
-    matmuls take (BENCHMARKS.md). The arithmetic is that of transformers' "eager" attention
-    (products in the model's dtype, softmax in float32) without its copies of the KV heads:
-    each KV head's group of query heads is one matmul. Everything else (the prefill, training,
-    soft-capped or sink attention) goes to transformers' SDPA path.
+    matmuls take (BENCHMARKS.md). The arithmetic is that of transformers' "eager" attention up
+    to rounding (products in the model's dtype, then scaling, mask and softmax in float32)
+    without its copies of the KV heads: each KV head's group of query heads is one matmul.
+    Everything else (the prefill, training, soft-capped or sink attention) goes to
+    transformers' SDPA path.
     """
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -229,7 +230,7 @@ def use_decode_attention(model: Any) -> bool:
         model.set_attn_implementation(DECODE_ATTENTION)
     except (AttributeError, ValueError):  # an older transformers or a model that pins its attention
         return False
-    return True
+    return getattr(model.config, "_attn_implementation", None) == DECODE_ATTENTION  # some only warn
 
 
 def _prefill_args(model: Any) -> tuple[Any, str, dict[str, Any]] | None:

@@ -116,6 +116,7 @@ class EmbeddedJudge:
         # bf16 autocast where the CPU has it: 2.3-2.5x faster, and no label changed on the
         # 1,195 labelled rows (largest change in P(unsafe) 0.012; docs/judges.md)
         self.dtype = ("bfloat16" if cpu_bf16() else "float32") if dtype == "auto" else dtype
+        log.info("embedded judge computes in %s (dtype %r); each verdict's raw field records it", self.dtype, dtype)
         self.threshold, self.max_tokens, self.batch_size = threshold, max_tokens, batch_size
         path = builtin_path("judge_train") if train_data == "builtin" else Path(train_data)
         if not Path(path).is_file():
@@ -158,7 +159,7 @@ class EmbeddedJudge:
                 out.append(Judgement("unknown", raw="non-finite score"))
                 continue
             label = "unsafe" if s >= self.threshold else "safe"
-            out.append(Judgement(label, round(s, 4), raw=json.dumps({"p_unsafe": round(s, 4)})))
+            out.append(Judgement(label, round(s, 4), raw=json.dumps({"p_unsafe": round(s, 4), "dtype": self.dtype})))
         return out
 
 
