@@ -159,57 +159,76 @@ def _pairs(n: int) -> list[dict[str, str]]:
             for p, g in zip(prompts, general)]
 
 
-def bench_dpo(quick: bool) -> dict[str, Any]:
-    """seas's optimize stage against TRL's DPOTrainer with default settings, same pairs."""
-    import shutil
-    import tempfile
+def _dpo_args(out: str) -> Any:
+    from trl import DPOConfig
 
-    from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
+    return DPOConfig(output_dir=out, report_to="none", save_strategy="no", logging_steps=1,
+                     per_device_train_batch_size=4, num_train_epochs=2, use_cpu=True)
 
+
+def _dpo_side(side: str, n: int, out: str) -> tuple[float, list[float], float, float]:
+    """One side of the DPO comparison: (set-up + training seconds, losses, wall seconds with
+    loading and saving, peak RSS in MB). Each side runs in a process of its own (``_fresh``)."""
     from seas.config import ModelConfig, TrainConfig
     from seas.models import load_model, load_tokenizer
     from seas.stages.train import dpo_rows, train
 
-    n = 8 if quick else 24
     pairs = _pairs(n)
-    tmp = Path(tempfile.mkdtemp(prefix="seas-bench-"))
-    try:
-        args = DPOConfig(output_dir=str(tmp / "trl"), report_to="none", save_strategy="no", logging_steps=1,
-                         per_device_train_batch_size=4, num_train_epochs=2, use_cpu=True)
-        # same math as the TRL default (full fine-tuning, its learning rate, schedule and seed, so
-        # that both sides see the pairs in the same order), through seas's stage: the losses must
-        # match; then seas's demo setting (LoRA). seas's same-math run goes first, so that any
-        # first-use cost in the process (allocator, lazy imports) falls on seas, not on TRL.
-        same = TrainConfig(learning_rate=args.learning_rate, lr_scheduler=str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
-                           epochs=2, batch_size=4, max_length=256, use_lora=False, activation_checkpointing=False)
-        lora = TrainConfig(learning_rate=1e-4, epochs=2, batch_size=4, max_length=256, use_lora=True,
-                           activation_checkpointing=False)  # as configs/demo.yaml's target.dpo
-        runs = {}
+    args = _dpo_args(out)
+    wall = time.perf_counter()
+    if side == "trl":
+        from datasets import Dataset
+        from trl import DPOTrainer
 
-        def run_seas(name: str, cfg: TrainConfig) -> None:
-            t = time.perf_counter()
-            stats = train("dpo", "embedded", ModelConfig(), cfg, pairs, tmp / name, seed=args.seed)
-            # stats["seconds"]: trainer set-up (tokenising, reference log-probs) + training, as TRL's
-            # side; model loading and saving are left out of both
-            runs[name] = (stats["seconds"], [h["loss"] for h in stats["log_history"] if "loss" in h],
-                          time.perf_counter() - t)
-
-        run_seas("full", same)
-        tok = load_tokenizer("embedded")
-        model = load_model("embedded")
+        tok, model = load_tokenizer("embedded"), load_model("embedded")
         t = time.perf_counter()  # trainer set-up (tokenising) + training, as seas's side
         trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(dpo_rows(tok, pairs)),
                              processing_class=tok)
         trainer.train()
-        trl_s = time.perf_counter() - t
-        trl_loss = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-        del trainer, model
-        run_seas("lora", lora)
+        seconds = time.perf_counter() - t
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        return seconds, losses, time.perf_counter() - wall, peak_rss_mb()
+    if side == "full":  # the same math as TRL's default: full fine-tuning, its lr, schedule and seed
+        scheduler = str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type))
+        cfg = TrainConfig(learning_rate=args.learning_rate, lr_scheduler=scheduler, epochs=2, batch_size=4,
+                          max_length=256, use_lora=False, activation_checkpointing=False)
+    else:  # seas's demo setting, as configs/demo.yaml's target.dpo
+        cfg = TrainConfig(learning_rate=1e-4, epochs=2, batch_size=4, max_length=256, use_lora=True,
+                          activation_checkpointing=False)
+    stats = train("dpo", "embedded", ModelConfig(), cfg, pairs, Path(out), seed=args.seed)
+    # stats["seconds"]: trainer set-up (tokenising, reference log-probs) + training, as TRL's side;
+    # model loading and saving are left out of both
+    losses = [h["loss"] for h in stats["log_history"] if "loss" in h]
+    return stats["seconds"], losses, time.perf_counter() - wall, peak_rss_mb()
+
+
+def _fresh(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a new process, so that no run inherits another's warm state."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def bench_dpo(quick: bool) -> dict[str, Any]:
+    """seas's optimize stage against TRL's DPOTrainer with default settings, same pairs.
+
+    Each side runs in a fresh process. When TRL ran second in the process that had just run
+    seas's training of the same shapes, its time moved between 16 and 26 s from run to run
+    (26.5-28.3 s alone), with the state the first run left behind (BENCHMARKS.md)."""
+    import shutil
+    import tempfile
+
+    n = 8 if quick else 24
+    tmp = Path(tempfile.mkdtemp(prefix="seas-bench-"))
+    try:
+        runs = {side: _fresh(_dpo_side, side, n, str(tmp / side)) for side in ("full", "trl", "lora")}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    full_s, full_loss, full_wall = runs["full"]
-    lora_s, lora_loss, lora_wall = runs["lora"]
+    full_s, full_loss, full_wall, _ = runs["full"]
+    trl_s, trl_loss, _, _ = runs["trl"]
+    lora_s, lora_loss, lora_wall, _ = runs["lora"]
     return {
         "pairs": n,
         "seas_mixed_precision": _train_precision(),
@@ -224,7 +243,7 @@ def bench_dpo(quick: bool) -> dict[str, Any]:
         "dpo_lora_speedup_vs_trl_default": trl_s / lora_s,
         "seas_lora_loss_curve": lora_loss,
         "seas_lora_seconds_with_load_and_save": lora_wall,
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": max(r[3] for r in runs.values()),
     }
 
 
