@@ -15,8 +15,9 @@ For each batch size B and context length L it times, with the KV cache of L toke
 - ``limit_ms``: 2 x parameters x B FLOPs at the matmul rate that ``benchmarks/run.py`` takes as
   the machine's limit (256 rows).
 
-It prints one JSON object and writes it to ``benchmarks/results/``. It explains ``generation_fraction_of_limit`` in BENCHMARKS.md: the
-fraction cannot be higher than limit_ms / step_ms.
+It prints one JSON object and writes it to ``benchmarks/results/``. It explains
+``generation_fraction_of_limit`` in BENCHMARKS.md: the fraction cannot be higher than
+limit_ms / step_ms.
 """
 
 from __future__ import annotations

@@ -59,15 +59,16 @@ class NucleusSampler:
             return torch.multinomial(probs, 1)[:, 0]
         tokens = torch.empty(rows, dtype=torch.long, device=probs.device)
         todo = torch.arange(rows, device=probs.device)
-        for k in [k for k in self.ks if k < vocab] + [vocab]:
-            sub = probs if len(todo) == rows else probs[todo]
-            top, idx = sub.topk(k, dim=-1) if k < vocab else sub.sort(-1, descending=True)
-            done = top.sum(-1) >= self.top_p if k < vocab else torch.ones_like(todo, dtype=torch.bool)
+        for k in self.ks:
+            if k >= vocab or not len(todo):
+                break
+            top, idx = (probs if len(todo) == rows else probs[todo]).topk(k, dim=-1)
+            done = top.sum(-1) >= self.top_p  # the nucleus lies within these k
             if bool(done.any()):
                 tokens[todo[done]] = self._pick(top[done], idx[done])
             todo = todo[~done]
-            if not len(todo):
-                break
+        if len(todo):  # rows whose nucleus is larger than every k: sort the whole row
+            tokens[todo] = self._pick(*probs[todo].sort(-1, descending=True))
         return tokens
 
     def _pick(self, top: Any, idx: Any) -> Any:
